@@ -1,0 +1,107 @@
+"""The one settings object, built at start-up and passed down.
+
+Nothing else in hotline reads the environment: the CLI and the app factory call :func:`load_settings` once and
+hand the result to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./hotline.db"
+_PBX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class PbxSettings(BaseModel):
+    """One Asterisk Manager Interface endpoint; several may feed one database later."""
+
+    id: str = "pbx1"
+    host: str | None = None
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "hotline"
+    secret: SecretStr = SecretStr("")
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not _PBX_ID.match(value):
+            raise ValueError("PBX id must be 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @property
+    def simulated(self) -> bool:
+        """No host configured: the built-in PBX simulator stands in for Asterisk."""
+        return not self.host
+
+
+class Settings(BaseSettings):
+    """hotline's configuration; every field can be set as ``HOTLINE_<NAME>`` (nested: ``HOTLINE_AMI__HOST``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="Upgrade the schema at start-up. Default: on for SQLite files, off for PostgreSQL.",
+    )
+    ami: PbxSettings = Field(default_factory=PbxSettings)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    timezone: str = "UTC"
+    dialplan_dir: Path = Path("var/dialplan")
+    recordings_dir: Path = Path("var/recordings")
+    log_level: str = "INFO"
+    simulator_calls_per_hour: float = Field(default=120.0, gt=0, le=100_000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "database_url must start with 'sqlite+aiosqlite://' (embedded) or "
+                "'postgresql+asyncpg://' (PostgreSQL), e.g. postgresql+asyncpg://user@127.0.0.1:5432/hotline"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Bucharest'") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _default_auto_migrate(self) -> Settings:
+        if self.auto_migrate is None:
+            self.auto_migrate = self.is_sqlite
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment (and ``.env``), with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
