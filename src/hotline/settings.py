@@ -30,7 +30,9 @@ class PbxSettings(BaseModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         if not _PBX_ID.match(value):
-            raise ValueError("PBX id must be 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                "PBX id must be 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         return value
 
     @property
@@ -80,7 +82,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Bucharest'") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Bucharest'"
+            ) from exc
         return value
 
     @field_validator("log_level")

@@ -1,0 +1,35 @@
+"""FastAPI app factory: the lifespan builds the runtime from the settings and tears it down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hotline import __version__
+from hotline.api.errors import install_error_handlers
+from hotline.api.routers import health
+from hotline.bootstrap import build_runtime
+from hotline.settings import Settings
+
+
+def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await build_runtime(settings, start_services=start_services)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="hotline",
+        version=__version__,
+        description="Asterisk-integrated hotline backend: call records, routing by schedule, consoles, reports.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,80 @@
+"""The composition root: builds the runtime (engine, sessions, PBX listener) from the settings.
+
+Only this module, the app factory and the CLI import every layer; everything else receives what it needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from hotline.db.engine import make_engine, make_session_factory
+from hotline.db.migrate import current_revision, head_revision, upgrade
+from hotline.errors import SchemaOutdated
+from hotline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Stopper = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """Everything a running hotline process holds; handed to the API through ``app.state.runtime``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    pbx: dict[str, object] = field(default_factory=dict)
+    _stoppers: list[Stopper] = field(default_factory=list)
+
+    def on_stop(self, stopper: Stopper) -> None:
+        self._stoppers.append(stopper)
+
+    async def close(self) -> None:
+        for stopper in reversed(self._stoppers):
+            try:
+                await stopper()
+            except Exception:
+                log.exception("error while stopping a service")
+        self._stoppers.clear()
+        await self.engine.dispose()
+
+
+async def ensure_schema(settings: Settings, engine: AsyncEngine) -> str | None:
+    """Upgrade (when auto-migrate is on) or refuse an outdated schema with a message a person can act on."""
+    if settings.auto_migrate:
+        await asyncio.to_thread(upgrade, settings.database_url)
+    current = await current_revision(engine)
+    head = head_revision()
+    if current != head:
+        raise SchemaOutdated(
+            f"The database schema is at revision {current or 'none'} but this hotline needs {head}. "
+            "Run `hotline migrate` (or set HOTLINE_AUTO_MIGRATE=true).",
+            details={"current": current, "head": head},
+        )
+    return current
+
+
+async def build_runtime(settings: Settings, *, start_services: bool = True) -> Runtime:
+    engine = make_engine(settings.database_url)
+    try:
+        await ensure_schema(settings, engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    runtime = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))
+    if start_services:
+        await start_pbx_services(runtime)
+    return runtime
+
+
+async def start_pbx_services(runtime: Runtime) -> None:
+    """Start the AMI listener (and the built-in simulator when no Asterisk is configured)."""
+    from hotline.services.pbx import start_pbx  # the listener joins in its own module
+
+    await start_pbx(runtime)
