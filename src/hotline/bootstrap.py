@@ -9,13 +9,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from hotline.auth.ratelimit import LoginLimiter
 from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import current_revision, head_revision, upgrade
 from hotline.errors import SchemaOutdated
 from hotline.settings import Settings
+
+if TYPE_CHECKING:
+    from hotline.services.call_listener import CallListener
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,10 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    pbx: dict[str, object] = field(default_factory=dict)
+    pbx: dict[str, Any] = field(default_factory=dict)
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    listeners: dict[str, CallListener] = field(default_factory=dict)
+    simulator: Any = None
     _stoppers: list[Stopper] = field(default_factory=list)
 
     def on_stop(self, stopper: Stopper) -> None:

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     dialplan_dir: Path = Path("var/dialplan")
     recordings_dir: Path = Path("var/recordings")
     log_level: str = "INFO"
+    token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     simulator_calls_per_hour: float = Field(default=120.0, gt=0, le=100_000)
 
     @field_validator("database_url")

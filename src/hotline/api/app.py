@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from hotline import __version__
 from hotline.api.errors import install_error_handlers
-from hotline.api.routers import health
+from hotline.api.routers import auth, calls, health, pbx
 from hotline.bootstrap import build_runtime
 from hotline.settings import Settings
 
@@ -32,4 +32,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(calls.router)
+    app.include_router(pbx.router)
     return app

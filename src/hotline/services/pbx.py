@@ -1,12 +1,75 @@
-"""Starts the PBX side of a hotline process: the AMI listener, and the simulator when no Asterisk is set."""
+"""Starts the PBX side of a hotline process: one AMI listener per PBX, and the built-in simulator when no
+Asterisk is configured (so a newcomer's first ``hotline serve`` shows calls arriving)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.db.models import Line
+from hotline.services.call_listener import CallListener
 
 if TYPE_CHECKING:
     from hotline.bootstrap import Runtime
 
+log = logging.getLogger(__name__)
+
+
+async def ensure_demo_lines(sessions: async_sessionmaker[AsyncSession], lines: Mapping[str, int]) -> bool:
+    """With the simulator and no line configured yet, create the simulator's lines so its calls are recorded."""
+    async with sessions() as session:
+        if await session.scalar(select(func.count()).select_from(Line)):
+            return False
+        for number, line_id in sorted(lines.items(), key=lambda kv: kv[1]):
+            session.add(Line(id=line_id, number=number, name=f"Demo line {line_id} (simulator)", source="demo",
+                             timezone="UTC", always_open=True))  # fmt: skip
+        await session.commit()
+    log.info("created %d demo lines for the PBX simulator", len(lines))
+    return True
+
+
+async def _start_simulator(runtime: Runtime) -> tuple[str, int, str]:
+    from hotline.ami.simulator import DEFAULT_LINES, DEFAULT_OPERATORS, PbxSimulator
+
+    settings = runtime.settings
+    secret = secrets.token_urlsafe(18)  # the simulator lives in this process only; its secret never leaves it
+    simulator = PbxSimulator(username=settings.ami.username, secret=secret, lines=DEFAULT_LINES,
+                             operators=DEFAULT_OPERATORS)  # fmt: skip
+    port = await simulator.start("127.0.0.1", 0)
+    await ensure_demo_lines(runtime.sessions, DEFAULT_LINES)
+    stop = asyncio.Event()
+    traffic = asyncio.create_task(simulator.generate_traffic(settings.simulator_calls_per_hour, stop))
+
+    async def _stop() -> None:
+        stop.set()
+        traffic.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await traffic
+        await simulator.stop()
+
+    runtime.on_stop(_stop)
+    runtime.simulator = simulator
+    log.info("no Asterisk configured (HOTLINE_AMI__HOST): the built-in PBX simulator runs on 127.0.0.1:%d", port)
+    return "127.0.0.1", port, secret
+
 
 async def start_pbx(runtime: Runtime) -> None:
-    runtime.pbx[runtime.settings.ami.id] = {"state": "not-started"}
+    pbx = runtime.settings.ami
+    simulated = pbx.simulated
+    if simulated:
+        host, port, secret = await _start_simulator(runtime)
+        pbx = pbx.model_copy(update={"host": host, "port": port, "secret": SecretStr(secret)})
+    listener = CallListener(pbx, runtime.sessions)
+    listener.connection.status.extra["simulated"] = simulated
+    await listener.start()
+    runtime.listeners[pbx.id] = listener
+    runtime.pbx[pbx.id] = listener.status
+    runtime.on_stop(listener.stop)

@@ -1,0 +1,170 @@
+"""SQL for call records and their timelines. The caller owns the transaction and commits."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.db.models import Call, CallEvent, Line
+from hotline.domain.calls import CallRecord, Outcome, TimelineEntry
+
+_RECORD_COLUMNS = (
+    "line_id", "number", "caller_number", "caller_name", "arrived_at", "queued_at", "answered_at", "ended_at",
+    "wait_s", "talk_s", "operator", "rang", "outcome", "route", "queue", "hangup_cause", "transferred_to",
+    "overflow_to", "recording_path", "end_inferred", "seen_first_in_resync",
+)  # fmt: skip
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+def record_values(record: CallRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in _RECORD_COLUMNS}
+    values["outcome"] = str(record.outcome)
+    values["rang"] = list(record.rang)
+    values["pbx_id"] = record.pbx_id
+    values["linkedid"] = record.linkedid
+    if values["arrived_at"] is None:
+        raise ValueError(f"call {record.linkedid} has no arrival time")
+    return values
+
+
+def row_to_record(row: Call) -> CallRecord:
+    values = {name: getattr(row, name) for name in _RECORD_COLUMNS}
+    values["outcome"] = Outcome(row.outcome)
+    values["rang"] = list(row.rang or [])
+    return CallRecord(pbx_id=row.pbx_id, linkedid=row.linkedid, **values)
+
+
+async def load_records(
+    session: AsyncSession, pbx_id: str, linkedids: Iterable[str]
+) -> dict[str, tuple[int, CallRecord]]:
+    """Stored records for these calls of one PBX: linkedid -> (call id, record)."""
+    ids = list(set(linkedids))
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Call).where(Call.pbx_id == pbx_id, Call.linkedid.in_(ids)))
+    return {row.linkedid: (row.id, row_to_record(row)) for row in rows}
+
+
+async def upsert_records(session: AsyncSession, records: Sequence[CallRecord]) -> dict[tuple[str, str], int]:
+    """Insert or update call records in one statement; returns (pbx_id, linkedid) -> call id.
+
+    Merging with what is stored is the caller's job (:func:`hotline.domain.call_merge.merge_records`); this only
+    writes, idempotently, keyed by the unique (pbx_id, linkedid).
+    """
+    if not records:
+        return {}
+    insert = _insert(session)
+    stmt = insert(Call).values([record_values(r) for r in records])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Call.pbx_id, Call.linkedid],
+        set_={name: stmt.excluded[name] for name in _RECORD_COLUMNS} | {"updated_at": func.now()},
+    ).returning(Call.id, Call.pbx_id, Call.linkedid)
+    result = await session.execute(stmt)
+    return {(pbx, linkedid): call_id for call_id, pbx, linkedid in result.all()}
+
+
+async def add_timeline(session: AsyncSession, entries: Sequence[tuple[int, TimelineEntry]]) -> None:
+    """Add timeline entries; an entry already stored (same call, same key) is skipped."""
+    if not entries:
+        return
+    insert = _insert(session)
+    stmt = insert(CallEvent).values(
+        [{"call_id": call_id, "key": e.key[:200], "at": e.at, "event": e.event, "summary": e.summary}
+         for call_id, e in entries]
+    )  # fmt: skip
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=[CallEvent.call_id, CallEvent.key]))
+
+
+async def line_numbers(session: AsyncSession) -> dict[str, int]:
+    """Active dedicated numbers -> line id: what the tracker needs to recognise calls on a line."""
+    rows = await session.execute(select(Line.number, Line.id).where(Line.active.is_(True)))
+    return {number: line_id for number, line_id in rows.all()}
+
+
+# --- queries for the API ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    line_id: int | None = None
+    operator: str | None = None
+    outcome: str | None = None
+    caller_number: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def encode_cursor(arrived_at: datetime, call_id: int) -> str:
+    raw = json.dumps([arrived_at.isoformat(), call_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Raises ValueError on anything that is not a cursor this API issued."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, call_id = json.loads(raw)
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None or not isinstance(call_id, int):
+            raise ValueError
+        return when, call_id
+    except Exception as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+async def list_calls(
+    session: AsyncSession,
+    flt: CallFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    line_ids: set[int] | None = None,
+) -> list[Call]:
+    """Newest first, keyset-paginated on (arrived_at, id) so deep pages cost what the first page costs."""
+    conditions = []
+    if flt.line_id is not None:
+        conditions.append(Call.line_id == flt.line_id)
+    if flt.operator is not None:
+        conditions.append(Call.operator == flt.operator)
+    if flt.outcome is not None:
+        conditions.append(Call.outcome == flt.outcome)
+    if flt.caller_number is not None:
+        conditions.append(Call.caller_number == flt.caller_number)
+    if flt.since is not None:
+        conditions.append(Call.arrived_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(Call.arrived_at < flt.until)
+    if line_ids is not None:
+        conditions.append(Call.line_id.in_(sorted(line_ids)))
+    if after is not None:
+        at, call_id = after
+        conditions.append(or_(Call.arrived_at < at, and_(Call.arrived_at == at, Call.id < call_id)))
+    stmt = select(Call).where(*conditions).order_by(Call.arrived_at.desc(), Call.id.desc()).limit(limit)
+    return list(await session.scalars(stmt))
+
+
+async def get_call(session: AsyncSession, call_id: int) -> Call | None:
+    return await session.get(Call, call_id)
+
+
+async def timeline(session: AsyncSession, call_id: int) -> list[CallEvent]:
+    stmt = select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.at, CallEvent.id)
+    return list(await session.scalars(stmt))
+
+
+async def calls_by_keys(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> list[Call]:
+    pairs = list(keys)
+    if not pairs:
+        return []
+    return list(await session.scalars(select(Call).where(tuple_(Call.pbx_id, Call.linkedid).in_(pairs))))

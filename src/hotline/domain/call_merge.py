@@ -1,0 +1,53 @@
+"""Merging what a listener knows of a call with what is already stored.
+
+The same call can be written by more than one session of the listener: the stream is replayed, the connection is
+resumed with an overlap, or the listener restarts (its memory lost) and meets the call again in the PBX's channel
+snapshot with fewer facts. Storing must then never lose a fact nor reopen an ended call: the stored record and the
+new one are merged, fact by fact, by the rules below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from hotline.domain.calls import CallRecord, Outcome
+
+_KEEP_EARLIEST = ("arrived_at", "queued_at", "answered_at")
+_NEVER_MERGED = {"pbx_id", "linkedid", "rang", "outcome", "end_inferred", "seen_first_in_resync", *_KEEP_EARLIEST}
+
+
+def merge_records(stored: CallRecord | None, new: CallRecord) -> CallRecord:
+    """The record to store when ``new`` arrives and ``stored`` is what the database holds.
+
+    - A fact known on one side only is kept (a resynced call lacks its caller's ring history; the stored one has it).
+    - Arrival, queue and answer times keep the earliest value; the other facts take the newer value when it has one.
+    - ``rang`` keeps the longer list (a resumed session has seen only the end of it).
+    - An ended call stays ended: a replay of an older, partial stream cannot set it back to in progress. Between
+      two ends, a real one wins over an inferred one.
+    - ``seen_first_in_resync`` stays as first stored: it describes the first sighting.
+    """
+    if stored is None:
+        return new
+    merged = replace(new, rang=list(new.rang))
+    for f in fields(CallRecord):
+        name = f.name
+        if name in _NEVER_MERGED:
+            continue
+        if getattr(merged, name) is None:
+            setattr(merged, name, getattr(stored, name))
+    for name in _KEEP_EARLIEST:
+        old, cur = getattr(stored, name), getattr(new, name)
+        if old is not None and (cur is None or old < cur):
+            setattr(merged, name, old)
+    if len(stored.rang) > len(new.rang):
+        merged.rang = list(stored.rang)
+    stored_final = stored.outcome is not Outcome.IN_PROGRESS
+    new_final = new.outcome is not Outcome.IN_PROGRESS
+    if stored_final and (not new_final or (new.end_inferred and not stored.end_inferred)):
+        merged.outcome = stored.outcome
+        merged.ended_at = stored.ended_at
+        merged.end_inferred = stored.end_inferred
+        merged.hangup_cause = stored.hangup_cause if stored.hangup_cause is not None else merged.hangup_cause
+        merged.talk_s = stored.talk_s if stored.talk_s is not None else merged.talk_s
+    merged.seen_first_in_resync = stored.seen_first_in_resync
+    return merged
