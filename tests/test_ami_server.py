@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hotline.ami.server import AmiConnection, AmiServer, build_frame, parse_action, response_frame
+from hotline.ami.server import AmiServer, ServerConnection, build_frame, parse_action, response_frame
 from replay import RawAmiClient
 
 
 class EchoServer(AmiServer):
     """Answers ``Echo`` with its headers back, to see handle_action dispatch."""
 
-    async def handle_action(self, conn: AmiConnection, action: dict[str, str]) -> list[str]:
+    async def handle_action(self, conn: ServerConnection, action: dict[str, str]) -> list[str]:
         if action.get("Action") == "Echo":
             return [response_frame(action, "Success", action.get("Text", ""))]
         return await super().handle_action(conn, action)

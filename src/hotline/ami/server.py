@@ -159,9 +159,6 @@ class ServerConnection:
             await asyncio.wait_for(self.writer.wait_closed(), timeout=2.0)
 
 
-#: Former name of :class:`ServerConnection`, kept only until ``tests/test_ami_server.py`` imports the new one; it
-#: clashed with the client's :class:`hotline.ami.connection.AmiConnection`.
-AmiConnection = ServerConnection
 
 
 class AmiServer:

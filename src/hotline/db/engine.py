@@ -19,7 +19,7 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 

@@ -23,10 +23,6 @@ _RECORD_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
 def record_values(record: CallRecord) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in _RECORD_COLUMNS}
     values["outcome"] = str(record.outcome)
@@ -56,21 +52,41 @@ async def load_records(
     return {row.linkedid: (row.id, row_to_record(row)) for row in rows}
 
 
+def _upsert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Call)
+    return stmt.on_conflict_do_update(
+        index_elements=[Call.pbx_id, Call.linkedid],
+        set_={name: stmt.excluded[name] for name in _RECORD_COLUMNS} | {"updated_at": func.now()},
+    ).returning(Call.id, Call.pbx_id, Call.linkedid, sort_by_parameter_order=True)
+
+
+def _timeline_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(CallEvent).on_conflict_do_nothing(index_elements=[CallEvent.call_id, CallEvent.key])
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(kind: str, dialect: str) -> Any:
+    """Built once per dialect: the same statement object lets SQLAlchemy reuse its compiled form."""
+    key = (kind, dialect)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = _upsert_statement(dialect) if kind == "upsert" else _timeline_statement(dialect)
+    return _STATEMENTS[key]
+
+
 async def upsert_records(session: AsyncSession, records: Sequence[CallRecord]) -> dict[tuple[str, str], int]:
-    """Insert or update call records in one statement; returns (pbx_id, linkedid) -> call id.
+    """Insert or update call records (one batched statement); returns (pbx_id, linkedid) -> call id.
 
     Merging with what is stored is the caller's job (:func:`hotline.domain.call_merge.merge_records`); this only
     writes, idempotently, keyed by the unique (pbx_id, linkedid).
     """
     if not records:
         return {}
-    insert = _insert(session)
-    stmt = insert(Call).values([record_values(r) for r in records])
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Call.pbx_id, Call.linkedid],
-        set_={name: stmt.excluded[name] for name in _RECORD_COLUMNS} | {"updated_at": func.now()},
-    ).returning(Call.id, Call.pbx_id, Call.linkedid)
-    result = await session.execute(stmt)
+    stmt = _statement("upsert", session.bind.dialect.name)
+    result = await session.execute(stmt, [record_values(r) for r in records])
     return {(pbx, linkedid): call_id for call_id, pbx, linkedid in result.all()}
 
 
@@ -78,12 +94,11 @@ async def add_timeline(session: AsyncSession, entries: Sequence[tuple[int, Timel
     """Add timeline entries; an entry already stored (same call, same key) is skipped."""
     if not entries:
         return
-    insert = _insert(session)
-    stmt = insert(CallEvent).values(
+    await session.execute(
+        _statement("timeline", session.bind.dialect.name),
         [{"call_id": call_id, "key": e.key[:200], "at": e.at, "event": e.event, "summary": e.summary}
-         for call_id, e in entries]
+         for call_id, e in entries],
     )  # fmt: skip
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=[CallEvent.call_id, CallEvent.key]))
 
 
 async def line_numbers(session: AsyncSession) -> dict[str, int]:
