@@ -24,9 +24,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _run(
     args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        HOTLINE + args, env=env, input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd
-    )
+    return subprocess.run(HOTLINE + args, env=env, input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 def _free_port() -> int:
@@ -60,9 +58,7 @@ def test_migrate_then_create_user(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     assert "created operator 'ana'" in created.stdout
     assert "correct horse" not in created.stdout + created.stderr
-    again = _run(
-        ["create-user", "ana", "--role", "admin", "--password-stdin"], env, stdin="another password\n"
-    )
+    again = _run(["create-user", "ana", "--role", "admin", "--password-stdin"], env, stdin="another password\n")
     assert again.returncode == 1
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
 
@@ -109,9 +105,9 @@ def test_port_in_use_is_reported(tmp_path: Path) -> None:
     assert result.returncode == 1 and "cannot listen" in result.stderr
 
 
-def test_serve_answers_health(tmp_path: Path) -> None:
+def test_serve_answers_health_and_records_simulated_calls(tmp_path: Path) -> None:
     port = _free_port()
-    env = _env(tmp_path, HOTLINE_AMI__PORT=str(_free_port()))
+    env = _env(tmp_path, HOTLINE_SIMULATOR_CALLS_PER_HOUR="20000")
     proc = subprocess.Popen(
         [*HOTLINE, "serve", "--port", str(port)],
         env=env,
@@ -127,16 +123,15 @@ def test_serve_answers_health(tmp_path: Path) -> None:
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
                 body = response.json()
-                if response.status_code == 200:
+                pbx = body.get("pbx", {}).get("pbx1", {})
+                if response.status_code == 200 and pbx.get("calls_written", 0) > 0:
                     break
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None:
                 break
             time.sleep(0.3)
-        assert body is not None and body["status"] == "ok", (
-            proc.stdout.read() if proc.poll() is not None else body
-        )
+        assert body is not None and body["status"] == "ok", proc.stdout.read() if proc.poll() is not None else body
     finally:
         proc.terminate()
         proc.wait(timeout=20)

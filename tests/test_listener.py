@@ -58,9 +58,7 @@ async def wait_for_records(
 
 
 @pytest.fixture
-async def run_listener(
-    sessions: async_sessionmaker[AsyncSession], lines: None
-) -> AsyncIterator[Any]:
+async def run_listener(sessions: async_sessionmaker[AsyncSession], lines: None) -> AsyncIterator[Any]:
     started: list[tuple[CallListener, ReplayServer]] = []
 
     async def run(server: ReplayServer, **pbx_kwargs: Any) -> CallListener:

@@ -41,6 +41,10 @@ class Forbidden(HotlineError):
     error_id = "forbidden"
 
 
+class TooManyAttempts(HotlineError):
+    error_id = "too-many-attempts"
+
+
 class Unavailable(HotlineError):
     """A dependency (database, PBX) cannot serve the request right now."""
 

@@ -20,6 +20,7 @@ STATUS_BY_ERROR: dict[type[errors.HotlineError], int] = {
     errors.InvalidInput: 422,
     errors.NotAuthenticated: 401,
     errors.Forbidden: 403,
+    errors.TooManyAttempts: 429,
     errors.Unavailable: 503,
     errors.SchemaOutdated: 503,
 }

@@ -14,16 +14,12 @@ from hotline.auth.passwords import verify_password
 from hotline.auth.tokens import new_token, token_hash
 from hotline.db.models import ApiToken, User
 from hotline.db.repositories import users as users_repo
-from hotline.errors import HotlineError, NotAuthenticated
+from hotline.errors import NotAuthenticated, TooManyAttempts
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
 # Verified when the username is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$N9X1jI5Cq0O5t2x8sT8z3m7A0m3y0l7e2o7n5o5w0pE"
-
-
-class TooManyAttempts(HotlineError):
-    error_id = "too-many-attempts"
 
 
 def _verify(password: str, password_hash: str | None) -> bool:
