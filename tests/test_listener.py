@@ -191,3 +191,22 @@ async def test_garbage_is_skipped_and_counted_and_later_calls_are_recorded(
     assert status["frames_oversize"] >= 1
     assert status["state"] == "connected"
     assert rows[0].caller_name == "Ștefan Țăranu-Şerbănescu"
+
+
+async def test_pbx_restart_ends_calls_that_are_gone_with_an_inferred_end(
+    run_listener: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """part1 leaves a call talking when the connection drops; the next session is a PBX that restarted (its channel
+    snapshot is empty): that call is ended with ``end_inferred``, and the new PBX's calls are recorded as usual."""
+    server = ReplayServer(["reconnect_mid_call.part1", "closed_out_of_hours"], chunking=(1, 500), seed=9)
+    listener = await run_listener(server)
+    await asyncio.wait_for(server.finished.wait(), 30)
+    closed = expected_rows("closed_out_of_hours")
+    rows = await wait_for_records(sessions, listener, 1 + len(closed))
+    by_id = {r.linkedid: r for r in rows}
+    assert sorted(by_id) == sorted(["1795618699.408", *(row["linkedid"] for row in closed)])
+    stale = by_id["1795618699.408"]
+    assert stale.end_inferred is True and stale.ended_at is not None and stale.outcome != "in_progress"
+    assert stale.operator == "ana" and stale.caller_number == "0712000030"  # facts seen before the drop are kept
+    compare([r for r in rows if r.linkedid != "1795618699.408"], closed)
+    assert listener.tracker.live_count == 0

@@ -13,7 +13,6 @@ from hotline.dialplan.render import (
     Templates,
     default_templates_dir,
     load_templates,
-    queue_name,
     render,
 )
 from hotline.dialplan.validate import (
@@ -25,6 +24,7 @@ from hotline.dialplan.validate import (
     validate_line,
     validate_lines,
 )
+from hotline.domain.routing import queue_name  # one definition of a line's queue name (DESIGN's contract)
 
 __all__ = [
     "CLOSED_ACTIONS",

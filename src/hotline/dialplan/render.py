@@ -24,11 +24,6 @@ INBOUND_CONTEXT = "hotline-inbound"
 LINE_SUBROUTINE = "hotline-line"
 
 
-def queue_name(line_id: int) -> str:
-    """The app_queue queue of a line, as the contract names it."""
-    return f"hotline-{line_id}"
-
-
 @dataclass(frozen=True, slots=True)
 class RenderedDialplan:
     """The two rendered include files, as text (UTF-8 when written: line names may hold non-ASCII letters)."""

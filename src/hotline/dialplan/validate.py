@@ -150,9 +150,7 @@ def _check_name(field: str, value: object, line_id: int | None) -> None:
     if len(text) > MAX_NAME_LENGTH:
         raise DialplanValidationError(field, f"must be at most {MAX_NAME_LENGTH} characters", line_id=line_id)
     for char in text:
-        if not (
-            unicodedata.category(char).startswith("L") or char in "0123456789" or char in _NAME_PUNCTUATION
-        ):
+        if not (unicodedata.category(char).startswith("L") or char in "0123456789" or char in _NAME_PUNCTUATION):
             raise DialplanValidationError(
                 field,
                 f"must contain only letters, digits, spaces and '-', '_', '.'; found {char!r}",
@@ -172,7 +170,5 @@ def _check_int(field: str, value: object, bounds: tuple[int, int], line_id: int 
     if isinstance(value, bool) or not isinstance(value, int):
         raise DialplanValidationError(field, f"must be a whole number, got {value!r}", line_id=line_id)
     if not low <= value <= high:
-        raise DialplanValidationError(
-            field, f"must be between {low} and {high}, got {value}", line_id=line_id
-        )
+        raise DialplanValidationError(field, f"must be between {low} and {high}, got {value}", line_id=line_id)
     return value
