@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from hotline import __version__
 from hotline.api.errors import install_error_handlers
-from hotline.api.routers import auth, calls, health, pbx
+from hotline.api.routers import admin, auth, calls, console, dialplan, health, pbx, reports, routing
 from hotline.bootstrap import build_runtime
 from hotline.settings import Settings
 
@@ -35,4 +35,6 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(calls.router)
     app.include_router(pbx.router)
+    for feature in (admin, dialplan, routing, console, reports):
+        app.include_router(feature.router)
     return app

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bootstrap import Runtime
+from hotline.db import after_commit
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -19,13 +20,16 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed once when the endpoint returns, before the response is sent (scope
+    "function"), then the after-commit work (PBX actions, pushes) runs; an error rolls back and drops that work."""
     async with runtime.sessions() as session:
         try:
             yield session
-            await session.commit()
         except BaseException:
+            after_commit.discard(session)
             await session.rollback()
             raise
+        await after_commit.commit(session)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -8,6 +8,7 @@ SQLite and PostgreSQL, and easy to extend in a migration).
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     Time,
@@ -193,6 +195,28 @@ class HoursException(Base):
     closed: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str] = mapped_column(String(200), default="")
     ranges: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class Tariff(Base):
+    """A carrier's price for a line, dated so a change of contract keeps history; ``comparison`` tariffs are
+    offers entered only to compare what the same traffic would have cost."""
+
+    __tablename__ = "tariffs"
+    __table_args__ = (
+        CheckConstraint("billing_increment_s > 0", name="increment_positive"),
+        CheckConstraint("monthly_fee >= 0 AND price_per_minute >= 0", name="prices_not_negative"),
+        Index("ix_tariffs_line_from", "line_id", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    valid_from: Mapped[date] = mapped_column(Date)
+    monthly_fee: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal(0))
+    price_per_minute: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal(0))
+    billing_increment_s: Mapped[int] = mapped_column(Integer, default=60)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    comparison: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 # --- operators, shifts, presence ----------------------------------------------------------------------------------

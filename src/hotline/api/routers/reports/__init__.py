@@ -1,0 +1,7 @@
+"""Reports endpoints (one module per resource group; this package's ``router`` includes them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
