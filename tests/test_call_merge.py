@@ -58,3 +58,16 @@ def test_merge_is_idempotent() -> None:
     stored = _record(caller_number="0712000001", rang=["ana", "mihai"], outcome=Outcome.ANSWERED, operator="mihai")
     once = merge_records(stored, stored)
     assert merge_records(once, stored) == once == stored
+
+
+def test_end_stale_infers_the_best_outcome_the_facts_allow() -> None:
+    from hotline.domain.call_merge import end_stale
+
+    at = T0 + timedelta(minutes=5)
+    assert end_stale(_record(route="closed"), at).outcome is Outcome.CLOSED
+    talking = end_stale(_record(route="queue", answered_at=T0, operator="ana"), at)
+    assert talking.outcome is Outcome.ANSWERED and talking.end_inferred and talking.ended_at == at
+    assert end_stale(_record(route="queue", queued_at=T0), at).outcome is Outcome.ABANDONED
+    assert end_stale(_record(), at).outcome is Outcome.FAILED
+    done = _record(outcome=Outcome.BUSY, ended_at=T0)
+    assert end_stale(done, at) is done

@@ -210,3 +210,26 @@ async def test_pbx_restart_ends_calls_that_are_gone_with_an_inferred_end(
     assert stale.operator == "ana" and stale.caller_number == "0712000030"  # facts seen before the drop are kept
     compare([r for r in rows if r.linkedid != "1795618699.408"], closed)
     assert listener.tracker.live_count == 0
+
+
+async def test_calls_left_in_progress_by_a_dead_listener_are_ended_at_the_next_resync(
+    run_listener: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A listener that died (SIGKILL) leaves rows in progress; the one that takes over sees in the PBX's snapshot
+    that those calls are gone and ends them, inferred; calls it does see stay live."""
+    from datetime import UTC, datetime, timedelta
+
+    started = datetime.now(UTC) - timedelta(minutes=3)
+    async with sessions() as session:
+        session.add(
+            Call(pbx_id="pbx1", linkedid="1700000000.1", line_id=1, number="5551000", route="queue",
+                 arrived_at=started, answered_at=started + timedelta(seconds=5), operator="ana", outcome="in_progress")
+        )  # fmt: skip
+        await session.commit()
+    server = ReplayServer("closed_out_of_hours", chunking=(1, 500), seed=4)
+    listener = await run_listener(server)
+    await asyncio.wait_for(server.finished.wait(), 30)
+    rows = await wait_for_records(sessions, listener, 2)
+    stale = next(r for r in rows if r.linkedid == "1700000000.1")
+    assert stale.outcome == "answered" and stale.end_inferred and stale.ended_at is not None
+    assert all(r.outcome != "in_progress" for r in rows)

@@ -9,6 +9,7 @@ new one are merged, fact by fact, by the rules below.
 from __future__ import annotations
 
 from dataclasses import fields, replace
+from datetime import datetime
 
 from hotline.domain.calls import CallRecord, Outcome
 
@@ -51,3 +52,22 @@ def merge_records(stored: CallRecord | None, new: CallRecord) -> CallRecord:
         merged.talk_s = stored.talk_s if stored.talk_s is not None else merged.talk_s
     merged.seen_first_in_resync = stored.seen_first_in_resync
     return merged
+
+
+def end_stale(record: CallRecord, at: datetime) -> CallRecord:
+    """End a stored call that nobody follows any more (its listener died, the PBX restarted) and that the PBX's
+    channel snapshot no longer shows: the end is inferred, at ``at`` (when we learned it), and the outcome is the
+    best the stored facts allow — the routing decision, else answered if an operator answered, else abandoned if it
+    was queued, else failed."""
+    if not record.live:
+        return record
+    route_outcomes = {"closed": Outcome.CLOSED, "busy": Outcome.BUSY, "overflow": Outcome.OVERFLOW}
+    if record.route in route_outcomes:
+        outcome = route_outcomes[record.route]
+    elif record.answered_at is not None or record.operator:
+        outcome = Outcome.ANSWERED
+    elif record.queued_at is not None or record.route == "queue":
+        outcome = Outcome.ABANDONED
+    else:
+        outcome = Outcome.FAILED
+    return replace(record, rang=list(record.rang), outcome=outcome, ended_at=at, end_inferred=True)

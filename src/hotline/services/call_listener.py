@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.ami.connection import AmiConnection
 from hotline.db.repositories import calls as calls_repo
-from hotline.domain.call_merge import merge_records
+from hotline.domain.call_merge import end_stale, merge_records
 from hotline.domain.calls import CallChange, CallRecord, TimelineEntry
 from hotline.domain.tracker import CallTracker
 from hotline.settings import PbxSettings
@@ -121,6 +121,7 @@ class CallListener:
         self._idle = asyncio.Event()
         self._idle.set()
         self._snapshot: dict[str, dict[str, dict[str, str]]] = {}
+        self._resync_completed_at: datetime | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -179,6 +180,7 @@ class CallListener:
             if event == "CoreShowChannel":
                 return tracker.resync_channel(frame, received_at)
             if event == "CoreShowChannelsComplete":
+                self._resync_completed_at = received_at
                 return tracker.end_resync(received_at)
             if event in ("QueueMember", "QueueParams", "QueueStatusComplete"):
                 self._on_queue_status(event, frame)
@@ -232,6 +234,29 @@ class CallListener:
         if pending:
             await self._flush_until_done(pending, timeline)
             stats.commit_latency_ms.append((datetime.now(UTC) - first_received).total_seconds() * 1000)
+        if self._resync_completed_at is not None:
+            at, self._resync_completed_at = self._resync_completed_at, None
+            await self._end_stale_in_db(at)
+
+    async def _end_stale_in_db(self, at: datetime) -> None:
+        """After a resync: calls stored as in progress that neither this listener follows nor the PBX shows (their
+        listener died, or the PBX restarted) are ended, inferred — so no call stays "in progress" for ever."""
+        live = {r.linkedid for r in self.tracker.live_calls()}
+        try:
+            async with self.sessions() as session:
+                stored = await calls_repo.live_records(session, self.pbx.id)
+                stale = [end_stale(rec, at) for lid, (_, rec) in stored.items() if lid not in live]
+                if not stale:
+                    return
+                await calls_repo.upsert_records(session, stale)
+                await session.commit()
+        except Exception as exc:  # the next resync tries again
+            log.warning("AMI %s: could not close stale calls (%s)", self.pbx.id, exc)
+            return
+        for record in stale:
+            self._known.pop(record.linkedid, None)
+        log.info("AMI %s: %d call(s) no longer on the PBX ended (inferred)", self.pbx.id, len(stale))
+        await self._publish(stale)
 
     async def _flush_until_done(
         self, pending: dict[str, CallRecord], timeline: dict[tuple[str, str], TimelineEntry]

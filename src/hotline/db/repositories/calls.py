@@ -183,3 +183,9 @@ async def calls_by_keys(session: AsyncSession, keys: Iterable[tuple[str, str]]) 
     if not pairs:
         return []
     return list(await session.scalars(select(Call).where(tuple_(Call.pbx_id, Call.linkedid).in_(pairs))))
+
+
+async def live_records(session: AsyncSession, pbx_id: str) -> dict[str, tuple[int, CallRecord]]:
+    """Calls of a PBX stored as still in progress: linkedid -> (call id, record)."""
+    rows = await session.scalars(select(Call).where(Call.pbx_id == pbx_id, Call.outcome == "in_progress"))
+    return {row.linkedid: (row.id, row_to_record(row)) for row in rows}
