@@ -38,6 +38,10 @@ class Runtime:
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     listeners: dict[str, CallListener] = field(default_factory=dict)
     simulator: Any = None
+    #: Called with each CallListener when this process starts listening to a PBX (routing sync, push hooks).
+    listener_hooks: list[Callable[[CallListener], Awaitable[None]]] = field(default_factory=list)
+    #: Called after a committed admin edit, with the entity name ("line", "hours", ...).
+    config_changed_hooks: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
     _stoppers: list[Stopper] = field(default_factory=list)
 
     def on_stop(self, stopper: Stopper) -> None:

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         description="Upgrade the schema at start-up. Default: on for SQLite files, off for PostgreSQL.",
     )
     ami: PbxSettings = Field(default_factory=PbxSettings)
+    extra_pbxs: list[PbxSettings] = Field(
+        default_factory=list,
+        description='More PBXs feeding the same database, as JSON: [{"id": "pbx2", "host": "...", "secret": "..."}]',
+    )
+    leader_poll_s: float = Field(default=2.0, gt=0, le=60, description="how often a standby process tries to lead")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     timezone: str = "UTC"
@@ -100,6 +105,15 @@ class Settings(BaseSettings):
     def _default_auto_migrate(self) -> Settings:
         if self.auto_migrate is None:
             self.auto_migrate = self.is_sqlite
+        return self
+
+    @model_validator(mode="after")
+    def _unique_pbx_ids(self) -> Settings:
+        ids = [self.ami.id, *(p.id for p in self.extra_pbxs)]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"PBX ids must be unique, got {ids}")
+        if any(p.simulated for p in self.extra_pbxs):
+            raise ValueError("every entry of extra_pbxs needs a host")
         return self
 
     @property

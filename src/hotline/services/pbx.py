@@ -1,5 +1,9 @@
 """Starts the PBX side of a hotline process: one AMI listener per PBX, and the built-in simulator when no
-Asterisk is configured (so a newcomer's first ``hotline serve`` shows calls arriving)."""
+Asterisk is configured (so a newcomer's first ``hotline serve`` shows calls arriving).
+
+On PostgreSQL several processes may run; a lease (``services/leader.py``) makes exactly one of them listen to each
+PBX. On SQLite (one process) and with the in-process simulator the listener starts at once.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -16,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.db.models import Line
 from hotline.services.call_listener import CallListener
+from hotline.services.leader import ListenerLease
+from hotline.settings import PbxSettings
 
 if TYPE_CHECKING:
     from hotline.bootstrap import Runtime
@@ -61,15 +67,50 @@ async def _start_simulator(runtime: Runtime) -> tuple[str, int, str]:
     return "127.0.0.1", port, secret
 
 
+async def start_listener(runtime: Runtime, pbx: PbxSettings, *, simulated: bool = False) -> None:
+    """Start following one PBX (with a lease on PostgreSQL so only one process does)."""
+
+    async def acquire() -> None:
+        listener = CallListener(pbx, runtime.sessions)
+        listener.connection.status.extra["simulated"] = simulated
+        await listener.start()
+        runtime.listeners[pbx.id] = listener
+        for hook in runtime.listener_hooks:
+            await hook(listener)
+
+    async def release() -> None:
+        listener = runtime.listeners.pop(pbx.id, None)
+        if listener is not None:
+            await listener.stop()
+
+    if runtime.settings.is_sqlite or simulated:
+        await acquire()
+        runtime.on_stop(release)
+
+        def status() -> dict[str, Any]:
+            listener = runtime.listeners.get(pbx.id)
+            return {"role": "leader", **(listener.status() if listener else {"state": "stopped"})}
+
+    else:
+        poll = runtime.settings.leader_poll_s
+        lease = ListenerLease(runtime.settings.database_url, pbx.id, acquire, release, poll_s=poll, check_s=poll)
+        lease.start()
+        runtime.on_stop(lease.stop)
+
+        def status() -> dict[str, Any]:
+            listener = runtime.listeners.get(pbx.id)
+            return {**(listener.status() if listener else {"state": "standby"}), **lease.status()}
+
+    runtime.pbx[pbx.id] = status
+
+
 async def start_pbx(runtime: Runtime) -> None:
     pbx = runtime.settings.ami
-    simulated = pbx.simulated
-    if simulated:
+    if pbx.simulated:
         host, port, secret = await _start_simulator(runtime)
         pbx = pbx.model_copy(update={"host": host, "port": port, "secret": SecretStr(secret)})
-    listener = CallListener(pbx, runtime.sessions)
-    listener.connection.status.extra["simulated"] = simulated
-    await listener.start()
-    runtime.listeners[pbx.id] = listener
-    runtime.pbx[pbx.id] = listener.status
-    runtime.on_stop(listener.stop)
+        await start_listener(runtime, pbx, simulated=True)
+    else:
+        await start_listener(runtime, pbx)
+    for extra in runtime.settings.extra_pbxs:
+        await start_listener(runtime, extra)
