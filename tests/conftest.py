@@ -130,3 +130,14 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://hotline.test") as http:
             http.app = app  # type: ignore[attr-defined]
             yield http
+
+
+@pytest.fixture
+async def lines(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The three lines of the PBX behind ../shared/ami-captures (5551000 -> 1, 5552000 -> 2, 5553000 -> 3)."""
+    from hotline.db.models import Line
+
+    async with sessions() as session:
+        for number, line_id in {"5551000": 1, "5552000": 2, "5553000": 3}.items():
+            session.add(Line(id=line_id, number=number, name=f"Line {line_id}"))
+        await session.commit()

@@ -90,10 +90,14 @@ async def test_sigkill_of_the_listening_process_hands_over_without_losing_calls(
         other = "b" if first == "a" else "a"
         assert (await _pbx_status(ports[other]) or {}).get("role") == "standby"
 
-        before = [sim.place_call("5551000", f"07100000{i}", f"Before {i}", answer_after=0.3, talk=1.0) for i in range(3)]
+        before = [
+            sim.place_call("5551000", f"07100000{i}", f"Before {i}", answer_after=0.3, talk=1.0) for i in range(3)
+        ]
         await asyncio.gather(*(c.outcome for c in before))
         # Calls still talking when the leader dies: they end after the other process took over.
-        during = [sim.place_call("5551000", f"07200000{i}", f"During {i}", answer_after=0.3, talk=12.0) for i in range(2)]
+        during = [
+            sim.place_call("5551000", f"07200000{i}", f"During {i}", answer_after=0.3, talk=12.0) for i in range(2)
+        ]
         await asyncio.sleep(1.5)
         procs[first].send_signal(signal.SIGKILL)
         await procs[first].wait()

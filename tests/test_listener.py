@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from capture_replay import as_row, capture_names, capture_parts, expected_rows, normalise, within_tolerance
-from hotline.db.models import Call, CallEvent, Line
+from hotline.db.models import Call, CallEvent
 from hotline.db.repositories.calls import row_to_record
 from hotline.services.call_listener import CallListener
 from hotline.settings import PbxSettings
@@ -21,14 +21,6 @@ from replay import ReplayServer
 
 LINES = {"5551000": 1, "5552000": 2, "5553000": 3}
 FAST = {"backoff_base": 0.02, "backoff_cap": 0.2, "ping_interval": 0.5, "ping_timeout": 2.0}
-
-
-@pytest.fixture
-async def lines(sessions: async_sessionmaker[AsyncSession]) -> None:
-    async with sessions() as session:
-        for number, line_id in LINES.items():
-            session.add(Line(id=line_id, number=number, name=f"Line {line_id}"))
-        await session.commit()
 
 
 def pbx(port: int, **kwargs: Any) -> PbxSettings:
