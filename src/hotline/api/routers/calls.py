@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import MAX_ID, IdPath
 from hotline.api.schemas.calls import CallDetailOut, CallOut, CallPage, LiveCallOut, TimelineEntryOut
 from hotline.api.security import AnyUser, Principal
 from hotline.db.models import OUTCOMES, Call
@@ -36,7 +37,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 async def list_calls(
     principal: AnyUser,
     session: SessionDep,
-    line: Annotated[int | None, Query(ge=1, description="line id")] = None,
+    line: Annotated[int | None, Query(ge=1, le=MAX_ID, description="line id")] = None,
     operator: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[str | None, Query(description=" | ".join(OUTCOMES))] = None,
     caller_number: Annotated[str | None, Query(max_length=64)] = None,
@@ -98,7 +99,7 @@ async def live_calls(principal: AnyUser, session: SessionDep, runtime: RuntimeDe
 
 
 @router.get("/{call_id}", response_model=CallDetailOut, summary="One call with its event timeline")
-async def get_call(call_id: int, principal: AnyUser, session: SessionDep) -> CallDetailOut:
+async def get_call(call_id: IdPath, principal: AnyUser, session: SessionDep) -> CallDetailOut:
     call: Call | None = await calls_repo.get_call(session, call_id)
     visible = await _visible_lines(session, principal)
     if call is None or (visible is not None and call.line_id not in visible):
