@@ -35,7 +35,7 @@ async def ensure_demo_lines(sessions: async_sessionmaker[AsyncSession], lines: M
         if await session.scalar(select(func.count()).select_from(Line)):
             return False
         for number, line_id in sorted(lines.items(), key=lambda kv: kv[1]):
-            session.add(Line(id=line_id, number=number, name=f"Demo line {line_id} (simulator)", source="demo",
+            session.add(Line(id=line_id, number=number, name=f"Demo line {line_id} - simulator", source="demo",
                              timezone="UTC", always_open=True))  # fmt: skip
         await session.commit()
     log.info("created %d demo lines for the PBX simulator", len(lines))
