@@ -440,3 +440,26 @@ def test_channels_born_during_the_resync_are_kept_and_calls_gone_during_it_are_n
     assert ended(feed(tracker, [ev("Hangup", 2, **trunk(), Cause="16")])) == []
     [record] = ended(feed(tracker, [ev("Hangup", 2.1, **phone(1), Cause="16")]))
     assert record.outcome is Outcome.ABANDONED
+
+
+def test_a_late_resent_newchannel_does_not_revive_a_channel_that_hung_up() -> None:
+    """Overlapping sessions can deliver a channel's Newchannel again after its Hangup; the call must still end."""
+    from datetime import UTC, datetime
+
+    from hotline.domain.tracker import CallTracker
+
+    t = CallTracker("pbx1", {"5551000": 1})
+    at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    one = {"Event": "Newchannel", "Channel": "PJSIP/trunk-1", "Exten": "5551000", "Uniqueid": "9.1", "Linkedid": "9.1",
+           "Timestamp": "1795618000.0"}  # fmt: skip
+    two = {"Event": "Newchannel", "Channel": "PJSIP/op-2", "Exten": "s", "Uniqueid": "9.2", "Linkedid": "9.1",
+           "Timestamp": "1795618001.0"}  # fmt: skip
+    t.handle(one, at)
+    t.handle(two, at)
+    t.handle({"Event": "Hangup", "Uniqueid": "9.2", "Linkedid": "9.1", "Cause": "16", "Timestamp": "1795618005.0"}, at)
+    t.handle(dict(two), at)  # late duplicate
+    changes = t.handle(
+        {"Event": "Hangup", "Uniqueid": "9.1", "Linkedid": "9.1", "Cause": "16", "Timestamp": "1795618006.0"}, at
+    )
+    assert [c.ended for c in changes] == [True]
+    assert t.live_calls() == []

@@ -101,6 +101,7 @@ class _Call:
         "dial_answered_at",
         "first",
         "first_cause",
+        "gone",
         "keys",
         "operator_channel",
         "partner",
@@ -118,6 +119,7 @@ class _Call:
         self.partner: str | None = None
         self.partner_name = first_name[:-2] + ";2" if first_name.endswith(";1") else None
         self.channels: set[str] = {first}
+        self.gone: set[str] = set()  # channels that hung up: a late, re-sent Newchannel must not revive them
         self.keys: set[str] = set()
         self.queued = False
         self.answered = False
@@ -462,7 +464,7 @@ class CallTracker:
         uniqueid = event.get("Uniqueid", "")
         call = self._calls.get(linkedid)
         if call is not None:
-            if uniqueid not in call.channels:
+            if uniqueid not in call.channels and uniqueid not in call.gone:
                 call.channels.add(uniqueid)
                 if call.partner is None and event.get("Channel") == call.partner_name:
                     call.partner = uniqueid
@@ -757,6 +759,7 @@ class CallTracker:
         ):
             call.talk_end = entry.at
         call.channels.discard(uniqueid)
+        call.gone.add(uniqueid)
         if call.channels:
             return self._change(call, entry)
         return self._end(call, entry.at, inferred=False, entry=entry)
