@@ -121,3 +121,23 @@ async def test_line_breaks_in_an_action_are_refused_before_sending() -> None:
     finally:
         await conn.stop()
         await server.stop()
+
+
+async def test_queue_add_answers_at_once_against_the_simulator() -> None:
+    """panoramisk would wait for an event list after "Added interface to queue"; the client must not."""
+    from hotline.ami.simulator import PbxSimulator
+
+    sim = PbxSimulator(username="hotline", secret="s3cret-value")
+    port = await sim.start()
+    pbx = PbxSettings(id="t", host="127.0.0.1", port=port, username="hotline", secret="s3cret-value")
+    conn = AmiConnection(pbx, Sink(), ping_interval=5.0)
+    conn.start()
+    try:
+        await conn.wait_logged_in(5)
+        action = {"Action": "QueueAdd", "Queue": "hotline-1", "Interface": "Local/101@phones/n", "MemberName": "ana"}
+        response = await asyncio.wait_for(conn.send(action, timeout=5), 1.0)
+        assert response.get("Message") == "Added interface to queue"
+        assert [m["name"] for m in sim.members("hotline-1")] == ["ana"]
+    finally:
+        await conn.stop()
+        await sim.stop()

@@ -21,6 +21,7 @@ from hotline.settings import Settings
 
 if TYPE_CHECKING:
     from hotline.services.call_listener import CallListener
+    from hotline.services.routing_sync import RoutingSync
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class Runtime:
     simulator: Any = None
     #: Called with each CallListener when this process starts listening to a PBX (routing sync, push hooks).
     listener_hooks: list[Callable[[CallListener], Awaitable[None]]] = field(default_factory=list)
+    #: One routing sync per PBX this process listens to (see services/routing_sync.py).
+    routing: dict[str, RoutingSync] = field(default_factory=dict)
     #: Called after a committed admin edit, with the entity name ("line", "hours", ...).
     config_changed_hooks: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
     _stoppers: list[Stopper] = field(default_factory=list)
@@ -86,7 +89,13 @@ async def build_runtime(settings: Settings, *, start_services: bool = True) -> R
 
 
 async def start_pbx_services(runtime: Runtime) -> None:
-    """Start the AMI listener (and the built-in simulator when no Asterisk is configured)."""
-    from hotline.services.pbx import start_pbx  # the listener joins in its own module
+    """Start the AMI listener (and the built-in simulator when no Asterisk is configured), then routing.
+
+    With the simulator, routing leaves its demo operators alone: the demo has no shifts in the database, and
+    routing would rightly take every member out of the queues.
+    """
+    from hotline.services import routing_sync
+    from hotline.services.pbx import start_pbx
 
     await start_pbx(runtime)
+    await routing_sync.start(runtime, include_simulated=False)

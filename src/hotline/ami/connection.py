@@ -39,6 +39,10 @@ from hotline.settings import PbxSettings
 
 log = logging.getLogger(__name__)
 
+#: Actions panoramisk mistakes for the start of an event list ("Added interface to queue" looks like Asterisk 1.x's
+#: list preamble to its ``multi`` guess): they answer with one frame, so they must not wait for a list end.
+SINGLE_RESPONSE_ACTIONS = frozenset({"queueadd"})
+
 IDEMPOTENT_ACTIONS = frozenset(
     {"ping", "queuestatus", "queuesummary", "coreshowchannels", "dbget", "dbput", "queuepause", "status"}
 )
@@ -278,11 +282,12 @@ class AmiConnection:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             raise ConnectionLost(f"not connected: {name} not sent")
-        panoramisk_action = Action(dict(action), as_list=stream or None)
+        as_list: bool | None = True if stream else (False if name.lower() in SINGLE_RESPONSE_ACTIONS else None)
+        panoramisk_action = Action(dict(action), as_list=as_list)
         if stream:
             protocol.streamed.add(panoramisk_action.id)
         try:
-            future = protocol.send(panoramisk_action, as_list=bool(stream) or None)
+            future = protocol.send(panoramisk_action, as_list=as_list)
             try:
                 result = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
             except ConnectionLost:

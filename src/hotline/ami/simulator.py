@@ -444,6 +444,25 @@ class PbxSimulator(AmiServer):
         message = "Interface paused successfully" if paused else "Interface unpaused successfully"
         return [response_frame(action, "Success", message), *events]
 
+    async def _action_queuepenalty(self, conn: ServerConnection, action: dict[str, str]) -> list[str]:
+        """Like app_queue: ``Interface`` and ``Penalty`` required, ``Queue`` optional (all queues otherwise)."""
+        interface = get_header(action, "Interface")
+        penalty_text = get_header(action, "Penalty") or ""
+        if not interface or not penalty_text.lstrip("-").isdigit():
+            return [response_frame(action, "Error", "Need 'Interface' and 'Penalty' parameters.")]
+        queue = get_header(action, "Queue")
+        queues = [queue] if queue else list(self._queues)
+        targets = [m for q in queues if (m := self._find_member(q, interface)) is not None]
+        if not targets or int(penalty_text) < 0:
+            return [response_frame(action, "Error", "Invalid interface, queuename or penalty")]
+        events = []
+        for member in targets:
+            member.penalty = int(penalty_text)
+            events.append(self._member_event("QueueMemberPenalty", member))
+        self._state_changed()
+        self._tell_others(conn, *events)
+        return [response_frame(action, "Success", "Interface penalty set successfully"), *events]
+
     async def _action_queuestatus(self, conn: ServerConnection, action: dict[str, str]) -> list[str]:
         action_id = get_header(action, "ActionID")
         aid: list[Header] = [("ActionID", action_id)] if action_id is not None else []
