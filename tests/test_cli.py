@@ -135,3 +135,15 @@ def test_serve_answers_health_and_records_simulated_calls(tmp_path: Path) -> Non
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_demo_week_fills_an_empty_database_once(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert _run(["migrate"], env).returncode == 0
+    first = _run(["demo-week", "--start", "2026-11-16", "--seed", "3"], env)
+    assert first.returncode == 0, first.stderr
+    assert "calls on" in first.stdout
+    again = _run(["demo-week", "--start", "2026-11-16"], env)
+    assert again.returncode == 1 and "nothing was written" in again.stderr
+    bad = _run(["demo-week", "--start", "16/11/2026"], env)
+    assert bad.returncode == 2 and "--start" in bad.stderr

@@ -176,6 +176,40 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return asyncio.run(_create_user(settings, args, password))
 
 
+async def _demo_week(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+
+    from hotline.bootstrap import build_runtime
+    from hotline.errors import HotlineError
+    from hotline.services.demo_week import generate_demo_week
+
+    start = date.fromisoformat(args.start) if args.start else date.today() - timedelta(days=7)
+    runtime = await build_runtime(settings, start_services=False)
+    try:
+        summary = await generate_demo_week(runtime, start=start, seed=args.seed, timezone=settings.timezone)
+    except HotlineError as exc:
+        raise CliError(f"{exc.message}; nothing was written") from None
+    finally:
+        await runtime.close()
+    print(
+        f"demo week {summary.start} .. {summary.end}: {summary.calls} calls on {summary.lines} lines, "
+        f"{summary.operators} operators, {summary.registrations} registrations. "
+        "Open /reports/first-week as a supervisor (hotline create-user NAME --role supervisor)."
+    )
+    return EXIT_OK
+
+
+def cmd_demo_week(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _configure_logging(settings)
+    if args.start:
+        try:
+            __import__("datetime").date.fromisoformat(args.start)
+        except ValueError:
+            raise CliError(f"--start must be a date like 2026-11-16, not {args.start!r}", EXIT_USAGE) from None
+    return asyncio.run(_demo_week(settings, args))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from hotline.ami.simulator import run_simulator
 
@@ -223,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--device", help="the operator's Asterisk interface, e.g. PJSIP/op101")
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     user.set_defaults(func=cmd_create_user)
+
+    demo = sub.add_parser("demo-week", help="fill an EMPTY database with a realistic simulated first week")
+    demo.add_argument("--start", help="first day, YYYY-MM-DD (default: a week ago)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    demo.set_defaults(func=cmd_demo_week)
 
     sim = sub.add_parser(
         "simulate", help="run the built-in PBX simulator (an AMI server with generated calls)"
