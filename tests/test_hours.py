@@ -440,3 +440,20 @@ def test_holidays_to_exceptions_romania() -> None:
     assert evaluate(s, loc(2026, 12, 25, 12)).reason.startswith("exception ")
     with pytest.raises(ScheduleError, match="no public holiday calendar"):
         holidays_to_exceptions("XX", 2026)
+
+
+def test_a_change_beyond_three_years_is_out_of_sight() -> None:
+    """An exception dated in year 9999 does not make every evaluation walk millions of days: beyond the look-ahead
+    horizon (about three years) ``next_change`` is None."""
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from hotline.domain.hours import HoursException, Schedule, evaluate
+
+    far = Schedule(tz=ZoneInfo("UTC"), always_open=True,
+                   exceptions=[HoursException(first_day=date(9999, 12, 30), reason="far")])  # fmt: skip
+    status = evaluate(far, datetime(2026, 11, 25, 12, tzinfo=UTC))
+    assert status.open and status.next_change is None
+    near = Schedule(tz=ZoneInfo("UTC"), always_open=True,
+                    exceptions=[HoursException(first_day=date(2028, 12, 25), reason="near")])  # fmt: skip
+    assert evaluate(near, datetime(2026, 11, 25, 12, tzinfo=UTC)).next_change == datetime(2028, 12, 25, tzinfo=UTC)

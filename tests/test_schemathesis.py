@@ -66,7 +66,10 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(tmp_pat
             ],
             env=env, capture_output=True, text=True, timeout=900,
         )  # fmt: skip
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+        report = Path(__file__).resolve().parents[1] / "test-output" / "schemathesis.txt"
+        report.parent.mkdir(exist_ok=True)
+        report.write_text(result.stdout + result.stderr, encoding="utf-8")
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:]) + f"\n(full output: {report})"
         assert result.returncode == 0, tail
         server_log = (tmp_path / "serve.log").read_text()
         assert PASSWORD not in server_log and token["access_token"] not in server_log

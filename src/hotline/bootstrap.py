@@ -21,6 +21,7 @@ from hotline.settings import Settings
 
 if TYPE_CHECKING:
     from hotline.services.call_listener import CallListener
+    from hotline.services.console import ConsoleService
     from hotline.services.routing_sync import RoutingSync
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class Runtime:
     simulator: Any = None
     #: Called with each CallListener when this process starts listening to a PBX (routing sync, push hooks).
     listener_hooks: list[Callable[[CallListener], Awaitable[None]]] = field(default_factory=list)
+    #: Live push and wrap-up timers for operator consoles (services/console.py).
+    console_service: ConsoleService | None = None
     #: One routing sync per PBX this process listens to (see services/routing_sync.py).
     routing: dict[str, RoutingSync] = field(default_factory=dict)
     #: Called after a committed admin edit, with the entity name ("line", "hours", ...).
@@ -94,8 +97,14 @@ async def start_pbx_services(runtime: Runtime) -> None:
     With the simulator, routing leaves its demo operators alone: the demo has no shifts in the database, and
     routing would rightly take every member out of the queues.
     """
-    from hotline.services import routing_sync
+    from hotline.services import console, routing_sync
     from hotline.services.pbx import start_pbx
 
     await start_pbx(runtime)
+    service = await console.start(runtime)
+
+    async def push_from(_listener: CallListener) -> None:  # a listener started later (a lease taken over)
+        service.attach_listeners()
+
+    runtime.listener_hooks.append(push_from)
     await routing_sync.start(runtime, include_simulated=False)

@@ -30,9 +30,7 @@ class PbxSettings(BaseModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         if not _PBX_ID.match(value):
-            raise ValueError(
-                "PBX id must be 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit"
-            )
+            raise ValueError("PBX id must be 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit")
         return value
 
     @property
@@ -69,6 +67,9 @@ class Settings(BaseSettings):
     dialplan_dir: Path = Path("var/dialplan")
     recordings_dir: Path = Path("var/recordings")
     log_level: str = "INFO"
+    wrapup_limit_s: float = Field(
+        default=60.0, gt=0, le=3600, description="how long an operator may stay in wrap-up before being made available"
+    )
     token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     simulator_calls_per_hour: float = Field(default=120.0, gt=0, le=100_000)
 
@@ -88,9 +89,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Bucharest'"
-            ) from exc
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Bucharest'") from exc
         return value
 
     @field_validator("log_level")

@@ -33,8 +33,10 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    # The console's /api/calls/export must come before /api/calls/{call_id}, which would otherwise catch it.
+    app.include_router(console.router)
     app.include_router(calls.router)
     app.include_router(pbx.router)
-    for feature in (admin, dialplan, routing, console, reports):
+    for feature in (admin, dialplan, routing, reports):
         app.include_router(feature.router)
     return app

@@ -6,8 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query
+from pydantic import Field
 
 MAX_ID = 2_147_483_647  # PostgreSQL integer / SQLite's columns as declared
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+#: An id inside a request body (a foreign key the client sends).
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]

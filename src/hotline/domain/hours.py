@@ -74,6 +74,7 @@ MIDNIGHT = time(0, 0)
 _DAY = timedelta(days=1)
 # Beyond the last dated rule only the weekly pattern remains; two weeks of it show every weekday at least once
 # outside any DST day, so a search that finds no change by then will never find one.
+_MAX_LOOKAHEAD_DAYS = 3 * 366
 _QUIET_DAYS = 15
 
 
@@ -377,8 +378,12 @@ def _closed_reason(schedule: Schedule, day: date) -> str:
 
 
 def _horizon(schedule: Schedule, day: date) -> date:
-    last = schedule.last_dated_day
-    return max(day, last or day) + timedelta(days=_QUIET_DAYS)
+    """How far to look for the next change: past the last dated rule, but never more than
+    ``_MAX_LOOKAHEAD_DAYS`` ahead — an exception dated in year 9999 must not cost millions of days of walking on
+    every evaluation. Beyond it ``next_change`` is None ("no change in sight")."""
+    cap = day + timedelta(days=_MAX_LOOKAHEAD_DAYS)
+    last = max(day, schedule.last_dated_day or day)
+    return cap if last >= cap else min(last + timedelta(days=_QUIET_DAYS), cap)
 
 
 @lru_cache(maxsize=4096)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import MAX_ID, IdPath
 from hotline.api.schemas.dialplan import (
     DialplanApplyOut,
     DialplanPreviewOut,
@@ -69,7 +70,7 @@ async def apply(principal: AdminOnly, runtime: RuntimeDep) -> DialplanApplyOut |
     responses=_FAILED,  # type: ignore[arg-type]
     summary="Put an earlier version's text back in force, as a new version",
 )
-async def rollback(version: int, principal: AdminOnly, runtime: RuntimeDep) -> DialplanApplyOut | JSONResponse:
+async def rollback(version: IdPath, principal: AdminOnly, runtime: RuntimeDep) -> DialplanApplyOut | JSONResponse:
     return _outcome(await dialplan_service.rollback(runtime, version, principal.user_id))
 
 
@@ -78,14 +79,16 @@ async def list_versions(
     _principal: AdminOnly,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="only versions with a smaller id (paging)")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only versions with a smaller id (paging)")
+    ] = None,
 ) -> list[DialplanVersionOut]:
     rows = await dialplan_repo.list_versions(session, limit=limit, before_id=before)
     return [DialplanVersionOut.model_validate(row) for row in rows]
 
 
 @router.get("/versions/{version_id}", response_model=DialplanVersionDetailOut, summary="One version with its text")
-async def get_version(version_id: int, _principal: AdminOnly, session: SessionDep) -> DialplanVersionDetailOut:
+async def get_version(version_id: IdPath, _principal: AdminOnly, session: SessionDep) -> DialplanVersionDetailOut:
     row = await dialplan_repo.get_version(session, version_id)
     if row is None:
         raise NotFound(f"Dialplan version {version_id} does not exist.", details={"version": version_id})

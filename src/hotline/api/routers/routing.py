@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import IdPath
 from hotline.api.schemas.routing import (
     BreakOut,
     LineStatusOut,
@@ -33,6 +34,7 @@ from hotline.domain.hours import evaluate
 from hotline.domain.routing import queue_name
 from hotline.domain.shifts import Presence, PresenceState, transition
 from hotline.errors import Forbidden, InvalidInput, NotFound
+from hotline.services.console import console_service
 from hotline.services.routing_sync import poke_all
 
 router = APIRouter(tags=["routing"])
@@ -51,7 +53,7 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-async def _operator(session: AsyncSession, principal: Principal, user_id: int) -> User:
+async def _operator(session: AsyncSession, principal: Principal, user_id: IdPath) -> User:
     """The user ``user_id`` if the principal may see or act for them: themselves, or anyone for staff.
 
     Another user is "not found" for an operator (not 403): operators do not learn which user ids exist, and every
@@ -108,7 +110,7 @@ def _queue_members(runtime: Runtime, queue: str) -> tuple[list[QueueMemberOut], 
 @router.get(
     "/api/lines/{line_id}/status", response_model=LineStatusOut, summary="Open now? Why, until when, who staffs it"
 )
-async def line_status(line_id: int, principal: AnyUser, session: SessionDep, runtime: RuntimeDep) -> LineStatusOut:
+async def line_status(line_id: IdPath, principal: AnyUser, session: SessionDep, runtime: RuntimeDep) -> LineStatusOut:
     line = await routing_repo.get_line(session, line_id)
     if line is None:
         raise NotFound(f"no line with id {line_id}", details={"line": line_id})
@@ -135,7 +137,7 @@ async def line_status(line_id: int, principal: AnyUser, session: SessionDep, run
 
 @router.get("/api/operators/{user_id}/schedule", response_model=ScheduleOut, summary="Shifts and planned breaks")
 async def operator_schedule(
-    user_id: int,
+    user_id: IdPath,
     principal: AnyUser,
     session: SessionDep,
     since: Annotated[datetime | None, Query(alias="from", description="ISO 8601 with zone; default now")] = None,
@@ -189,7 +191,7 @@ def _presence_out(user: User, presence: Presence, known: bool) -> PresenceOut:
 
 
 @router.get("/api/operators/{user_id}/presence", response_model=PresenceOut, summary="What the operator is doing")
-async def get_presence(user_id: int, principal: AnyUser, session: SessionDep) -> PresenceOut:
+async def get_presence(user_id: IdPath, principal: AnyUser, session: SessionDep) -> PresenceOut:
     user = await _operator(session, principal, user_id)
     current = await _current(session, user)
     return _presence_out(user, current, current.since != EPOCH)
@@ -197,7 +199,7 @@ async def get_presence(user_id: int, principal: AnyUser, session: SessionDep) ->
 
 @router.post("/api/operators/{user_id}/presence", response_model=PresenceOut, summary="Log in, pause, wrap up, log out")
 async def set_presence(
-    user_id: int, body: PresenceIn, principal: AnyUser, session: SessionDep, runtime: RuntimeDep
+    user_id: IdPath, body: PresenceIn, principal: AnyUser, session: SessionDep, runtime: RuntimeDep
 ) -> PresenceOut:
     user = await _operator(session, principal, user_id)
     if user.role != routing_repo.OPERATOR_ROLE:
@@ -209,6 +211,9 @@ async def set_presence(
 
     async def poke() -> None:
         poke_all(runtime, f"presence {user.username}")
+        console_service(runtime).publish_presence(
+            user.id, user.username, str(new.state), new.reason and str(new.reason), at
+        )
 
     after_commit.after_commit(session, poke)
     return _presence_out(user, new, True)

@@ -6,8 +6,17 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
+from hotline.api.params import DbId
 from hotline.db.models import CLOSED_ACTIONS, QUEUE_STRATEGIES, ROLES
 from hotline.services.admin_validation import check_number, check_template, check_timezone
 
@@ -97,8 +106,8 @@ class AssignmentIn(_In):
 
 
 class AssignmentOut(BaseModel):
-    line_id: int
-    user_id: int
+    line_id: DbId
+    user_id: DbId
     username: str
     priority: int
 
@@ -118,11 +127,21 @@ class WeeklyRangeUpdate(_In):
     end: WallTime | None = None
 
 
+#: A wall-clock time, "HH:MM:SS". Described as a pattern: JSON Schema's "time" format wants a UTC offset, which a
+#: local opening hour has not.
+WallTimeOut = Annotated[
+    time,
+    WithJsonSchema(
+        {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$", "examples": ["09:00:00"]}
+    ),
+]
+
+
 class WeeklyRangeOut(BaseModel):
     id: int
     weekday: int
-    start: time
-    end: time
+    start: WallTimeOut
+    end: WallTimeOut
 
 
 class CampaignCreate(_In):
@@ -141,7 +160,7 @@ class CampaignUpdate(_In):
 
 class CampaignOut(BaseModel):
     id: int
-    line_id: int
+    line_id: DbId
     name: str
     start_date: date
     end_date: date
@@ -171,7 +190,7 @@ class ExceptionUpdate(_In):
 
 class ExceptionOut(_Out):
     id: int
-    line_id: int
+    line_id: DbId
     start_date: date
     end_date: date
     reason: str
@@ -228,7 +247,7 @@ class Slot(_In):
 
 
 class ShiftPatternCreate(_In):
-    user_id: int
+    user_id: DbId
     name: Name
     timezone: TimeZone = "UTC"
     valid_from: date
@@ -237,7 +256,7 @@ class ShiftPatternCreate(_In):
 
 
 class ShiftPatternUpdate(_In):
-    user_id: int | None = None
+    user_id: DbId | None = None
     name: Name | None = None
     timezone: TimeZone | None = None
     valid_from: date | None = None
@@ -247,7 +266,7 @@ class ShiftPatternUpdate(_In):
 
 class ShiftPatternOut(_Out):
     id: int
-    user_id: int
+    user_id: DbId
     name: str
     timezone: str
     valid_from: date
@@ -256,23 +275,23 @@ class ShiftPatternOut(_Out):
 
 
 class ShiftCreate(_In):
-    user_id: int
-    pattern_id: int | None = None
+    user_id: DbId
+    pattern_id: DbId | None = None
     starts_at: AwareDatetime
     ends_at: AwareDatetime
 
 
 class ShiftUpdate(_In):
-    user_id: int | None = None
-    pattern_id: int | None = None
+    user_id: DbId | None = None
+    pattern_id: DbId | None = None
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
 
 
 class ShiftOut(_Out):
     id: int
-    user_id: int
-    pattern_id: int | None
+    user_id: DbId
+    pattern_id: DbId | None
     starts_at: datetime
     ends_at: datetime
 
@@ -295,7 +314,7 @@ class BreakUpdate(_In):
 
 class BreakOut(_Out):
     id: int
-    shift_id: int
+    shift_id: DbId
     kind: str
     starts_at: datetime
     ends_at: datetime
@@ -335,7 +354,7 @@ class ContactCreate(_In):
     email: str | None = Field(None, max_length=200, pattern=_EMAIL)
     notes: str = Field("", max_length=4000)
     active: bool = True
-    topic_ids: list[int] = Field(default_factory=list, max_length=200)
+    topic_ids: list[DbId] = Field(default_factory=list, max_length=200)
 
 
 class ContactUpdate(_In):
@@ -347,7 +366,7 @@ class ContactUpdate(_In):
     email: str | None = Field(None, max_length=200, pattern=_EMAIL)
     notes: str | None = Field(None, max_length=4000)
     active: bool | None = None
-    topic_ids: list[int] | None = Field(None, max_length=200, description="replaces all topics")
+    topic_ids: list[DbId] | None = Field(None, max_length=200, description="replaces all topics")
 
 
 class ContactOut(BaseModel):
@@ -360,18 +379,18 @@ class ContactOut(BaseModel):
     email: str | None
     notes: str
     active: bool
-    topic_ids: list[int]
+    topic_ids: list[DbId]
 
 
 class AnswerCreate(_In):
-    topic_id: int
+    topic_id: DbId
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=20_000)
     sensitive: bool = False
 
 
 class AnswerUpdate(_In):
-    topic_id: int | None = None
+    topic_id: DbId | None = None
     title: str | None = Field(None, min_length=1, max_length=200)
     body: str | None = Field(None, min_length=1, max_length=20_000)
     sensitive: bool | None = None
@@ -379,7 +398,7 @@ class AnswerUpdate(_In):
 
 class AnswerOut(_Out):
     id: int
-    topic_id: int
+    topic_id: DbId
     title: str
     body: str
     sensitive: bool
@@ -387,7 +406,7 @@ class AnswerOut(_Out):
 
 
 class ScriptCreate(_In):
-    line_id: int | None = Field(None, description="null = the default script of every line")
+    line_id: DbId | None = Field(None, description="null = the default script of every line")
     organisation_name: str = Field(min_length=1, max_length=200)
     greeting_template: Template
     closing_template: Template
@@ -401,7 +420,7 @@ class ScriptUpdate(_In):
 
 class ScriptOut(_Out):
     id: int
-    line_id: int | None
+    line_id: DbId | None
     organisation_name: str
     greeting_template: str
     closing_template: str
@@ -413,7 +432,7 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
 
 
 class TariffCreate(_In):
-    line_id: int | None = Field(None, description="null = applies to no line yet (a comparison offer)")
+    line_id: DbId | None = Field(None, description="null = applies to no line yet (a comparison offer)")
     name: Name
     valid_from: date
     monthly_fee: Money = Decimal(0)
@@ -424,7 +443,7 @@ class TariffCreate(_In):
 
 
 class TariffUpdate(_In):
-    line_id: int | None = None
+    line_id: DbId | None = None
     name: Name | None = None
     valid_from: date | None = None
     monthly_fee: Money | None = None
@@ -436,7 +455,7 @@ class TariffUpdate(_In):
 
 class TariffOut(_Out):
     id: int
-    line_id: int | None
+    line_id: DbId | None
     name: str
     valid_from: date
     monthly_fee: Decimal
@@ -452,7 +471,7 @@ class TariffOut(_Out):
 class AuditOut(BaseModel):
     id: int
     at: datetime
-    user_id: int | None
+    user_id: DbId | None
     username: str | None
     action: str
     entity: str

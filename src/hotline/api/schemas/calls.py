@@ -5,12 +5,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from hotline.api.params import DbId
+
 
 class CallOut(BaseModel):
     id: int
     pbx_id: str
     linkedid: str
-    line_id: int | None
+    line_id: DbId | None
     number: str
     caller_number: str | None
     caller_name: str | None
@@ -54,7 +56,7 @@ class CallDetailOut(CallOut):
 class LiveCallOut(BaseModel):
     pbx_id: str
     linkedid: str
-    line_id: int | None
+    line_id: DbId | None
     number: str
     caller_number: str | None
     caller_name: str | None

@@ -7,13 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from hotline.api.params import DbId
+
 
 class DialplanVersionOut(BaseModel):
     """One stored version, without its text (see :class:`DialplanVersionDetailOut`)."""
 
     id: int
     created_at: datetime
-    author_id: int | None
+    author_id: DbId | None
     checksum: str
     status: str
     result: str

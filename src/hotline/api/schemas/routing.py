@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from hotline.api.params import DbId
+
 PresenceTarget = Literal["available", "paused", "offline", "wrapup"]
 
 
@@ -23,7 +25,7 @@ class QueueMemberOut(BaseModel):
 
 
 class LineStatusOut(BaseModel):
-    line_id: int
+    line_id: DbId
     name: str
     active: bool = Field(description="false: routing leaves this line's queue and open flag alone")
     queue: str
@@ -51,7 +53,7 @@ class ShiftOut(BaseModel):
 
 
 class ScheduleOut(BaseModel):
-    user_id: int
+    user_id: DbId
     username: str
     since: datetime
     until: datetime
@@ -64,7 +66,7 @@ class PresenceIn(BaseModel):
 
 
 class PresenceOut(BaseModel):
-    user_id: int
+    user_id: DbId
     username: str
     state: str
     reason: str | None

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hotline.api.deps import SessionDep
+from hotline.api.params import MAX_ID
 from hotline.api.schemas.admin import AuditOut, AuditPage
 from hotline.api.security import AdminOnly
 from hotline.db.repositories import admin_audit as audit_repo
@@ -28,7 +29,7 @@ async def list_audit(
     session: SessionDep,
     entity: Annotated[str | None, Query(max_length=64, description="e.g. line, weekly_hours, user")] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
-    user: Annotated[int | None, Query(description="id of the user who made the change")] = None,
+    user: Annotated[int | None, Query(ge=1, le=MAX_ID, description="id of the user who made the change")] = None,
     since: Annotated[datetime | None, Query(alias="from", description="at or after (ISO 8601 with zone)")] = None,
     until: Annotated[datetime | None, Query(alias="to", description="before (ISO 8601 with zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

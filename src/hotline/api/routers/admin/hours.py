@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Response
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import IdPath
 from hotline.api.schemas.admin import (
     CampaignCreate,
     CampaignOut,
@@ -35,11 +36,11 @@ from hotline.services.schedules import schedule_for_line
 router = APIRouter(prefix="/api/admin/lines/{line_id}", tags=["admin: hours"])
 
 
-async def _line(session: SessionDep, line_id: int) -> Line:
+async def _line(session: SessionDep, line_id: IdPath) -> Line:
     return await crud.get_or_404(session, Line, line_id, "line")
 
 
-async def _validated(session: SessionDep, runtime: RuntimeDep, line_id: int, entity: str) -> None:
+async def _validated(session: SessionDep, runtime: RuntimeDep, line_id: IdPath, entity: str) -> None:
     await schedule_for_line(session, line_id)
     crud.config_changed(session, runtime, entity)
 
@@ -51,7 +52,7 @@ def _range_out(row: WeeklyHours) -> WeeklyRangeOut:
 # --- weekly ranges --------------------------------------------------------------------------------------------
 
 
-async def _weekly_row(session: SessionDep, line_id: int, range_id: int) -> WeeklyHours:
+async def _weekly_row(session: SessionDep, line_id: IdPath, range_id: IdPath) -> WeeklyHours:
     row = await repo.get(session, WeeklyHours, range_id)
     if row is None or row.line_id != line_id or row.campaign_id is not None:
         raise NotFound(f"No weekly range {range_id} on line {line_id}.", details={"id": range_id})
@@ -59,14 +60,14 @@ async def _weekly_row(session: SessionDep, line_id: int, range_id: int) -> Weekl
 
 
 @router.get("/hours", response_model=list[WeeklyRangeOut], summary="The line's weekly opening ranges")
-async def list_hours(line_id: int, _: Staff, session: SessionDep) -> list[WeeklyRangeOut]:
+async def list_hours(line_id: IdPath, _: Staff, session: SessionDep) -> list[WeeklyRangeOut]:
     await _line(session, line_id)
     return [_range_out(r) for r in await repo.weekly_rows(session, line_id)]
 
 
 @router.post("/hours", response_model=WeeklyRangeOut, status_code=201, summary="Add a weekly opening range")
 async def add_hours(
-    line_id: int, body: WeeklyRangeIn, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, body: WeeklyRangeIn, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> WeeklyRangeOut:
     await _line(session, line_id)
     row = WeeklyHours(line_id=line_id, weekday=body.weekday, start_time=body.start, end_time=body.end)
@@ -77,7 +78,7 @@ async def add_hours(
 
 @router.put("/hours", response_model=list[WeeklyRangeOut], summary="Replace the whole week at once")
 async def replace_hours(
-    line_id: int, body: list[WeeklyRangeIn], principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, body: list[WeeklyRangeIn], principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> list[WeeklyRangeOut]:
     """Ranges already present (same weekday, start, end) are kept; the others are deleted or added, each with
     its own audit entry. Use it to move hours without passing through an invalid intermediate week."""
@@ -99,8 +100,8 @@ async def replace_hours(
 
 @router.patch("/hours/{range_id}", response_model=WeeklyRangeOut, summary="Change a weekly range")
 async def update_hours(
-    line_id: int,
-    range_id: int,
+    line_id: IdPath,
+    range_id: IdPath,
     body: WeeklyRangeUpdate,
     principal: AdminOnly,
     session: SessionDep,
@@ -116,7 +117,7 @@ async def update_hours(
 
 @router.delete("/hours/{range_id}", status_code=204, summary="Remove a weekly range")
 async def delete_hours(
-    line_id: int, range_id: int, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, range_id: IdPath, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     row = await _weekly_row(session, line_id, range_id)
     await crud.delete(session, principal.user_id, "weekly_hours", row)
@@ -131,7 +132,7 @@ def _ranges_json(rows: Sequence[WeeklyHours]) -> list[dict[str, object]]:
     return [{"weekday": r.weekday, "start": json_value(r.start_time), "end": json_value(r.end_time)} for r in rows]
 
 
-async def _campaign(session: SessionDep, line_id: int, campaign_id: int) -> Campaign:
+async def _campaign(session: SessionDep, line_id: IdPath, campaign_id: IdPath) -> Campaign:
     row = await repo.get(session, Campaign, campaign_id)
     if row is None or row.line_id != line_id:
         raise NotFound(f"No campaign {campaign_id} on line {line_id}.", details={"id": campaign_id})
@@ -166,19 +167,19 @@ async def _campaign_extra(session: SessionDep, campaign: Campaign) -> dict[str, 
 
 
 @router.get("/campaigns", response_model=list[CampaignOut], summary="The line's campaigns")
-async def list_campaigns(line_id: int, _: Staff, session: SessionDep) -> list[CampaignOut]:
+async def list_campaigns(line_id: IdPath, _: Staff, session: SessionDep) -> list[CampaignOut]:
     await _line(session, line_id)
     return [await _campaign_out(session, c) for c in await repo.campaigns_of(session, line_id)]
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, summary="One campaign")
-async def get_campaign(line_id: int, campaign_id: int, _: Staff, session: SessionDep) -> CampaignOut:
+async def get_campaign(line_id: IdPath, campaign_id: IdPath, _: Staff, session: SessionDep) -> CampaignOut:
     return await _campaign_out(session, await _campaign(session, line_id, campaign_id))
 
 
 @router.post("/campaigns", response_model=CampaignOut, status_code=201, summary="Add a campaign with its ranges")
 async def create_campaign(
-    line_id: int, body: CampaignCreate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, body: CampaignCreate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> CampaignOut:
     await _line(session, line_id)
     campaign = Campaign(line_id=line_id, name=body.name, start_date=body.start_date, end_date=body.end_date)
@@ -197,8 +198,8 @@ async def create_campaign(
 
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignOut, summary="Change a campaign")
 async def update_campaign(
-    line_id: int,
-    campaign_id: int,
+    line_id: IdPath,
+    campaign_id: IdPath,
     body: CampaignUpdate,
     principal: AdminOnly,
     session: SessionDep,
@@ -226,7 +227,7 @@ async def update_campaign(
 
 @router.delete("/campaigns/{campaign_id}", status_code=204, summary="Delete a campaign and its ranges")
 async def delete_campaign(
-    line_id: int, campaign_id: int, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, campaign_id: IdPath, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     campaign = await _campaign(session, line_id, campaign_id)
     extra = await _campaign_extra(session, campaign)
@@ -267,7 +268,7 @@ def _closed(closed: bool | None, ranges: list[dict[str, str]]) -> bool:
     return closed
 
 
-async def _exception(session: SessionDep, line_id: int, exception_id: int) -> HoursException:
+async def _exception(session: SessionDep, line_id: IdPath, exception_id: IdPath) -> HoursException:
     row = await repo.get(session, HoursException, exception_id)
     if row is None or row.line_id != line_id:
         raise NotFound(f"No exception {exception_id} on line {line_id}.", details={"id": exception_id})
@@ -275,14 +276,14 @@ async def _exception(session: SessionDep, line_id: int, exception_id: int) -> Ho
 
 
 @router.get("/exceptions", response_model=list[ExceptionOut], summary="The line's exceptions (holidays, special days)")
-async def list_exceptions(line_id: int, _: Staff, session: SessionDep) -> list[HoursException]:
+async def list_exceptions(line_id: IdPath, _: Staff, session: SessionDep) -> list[HoursException]:
     await _line(session, line_id)
     return list(await repo.exceptions_of(session, line_id))
 
 
 @router.post("/exceptions", response_model=ExceptionOut, status_code=201, summary="Add an exception")
 async def create_exception(
-    line_id: int, body: ExceptionCreate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, body: ExceptionCreate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> HoursException:
     await _line(session, line_id)
     ranges = _exception_ranges(body.ranges)
@@ -303,8 +304,8 @@ async def create_exception(
 
 @router.patch("/exceptions/{exception_id}", response_model=ExceptionOut, summary="Change an exception")
 async def update_exception(
-    line_id: int,
-    exception_id: int,
+    line_id: IdPath,
+    exception_id: IdPath,
     body: ExceptionUpdate,
     principal: AdminOnly,
     session: SessionDep,
@@ -328,7 +329,7 @@ async def update_exception(
 
 @router.delete("/exceptions/{exception_id}", status_code=204, summary="Delete an exception")
 async def delete_exception(
-    line_id: int, exception_id: int, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, exception_id: IdPath, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     row = await _exception(session, line_id, exception_id)
     await crud.delete(session, principal.user_id, "hours_exception", row)

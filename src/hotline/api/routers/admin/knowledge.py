@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from hotline.api.deps import SessionDep
+from hotline.api.params import MAX_ID, IdPath, OptionalIdQuery
 from hotline.api.schemas.admin import (
     AnswerCreate,
     AnswerOut,
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin: knowledge"])
 # --- topics ---------------------------------------------------------------------------------------------------
 
 
-async def _name_free(session: SessionDep, name: str, topic_id: int | None = None) -> None:
+async def _name_free(session: SessionDep, name: str, topic_id: OptionalIdQuery = None) -> None:
     found = await repo.list_rows(session, Topic, Topic.name == name)
     if any(t.id != topic_id for t in found):
         raise Conflict(f"a topic named {name!r} already exists", details={"field": "name"})
@@ -48,7 +49,7 @@ async def list_topics(_: AnyUser, session: SessionDep) -> list[Topic]:
 
 
 @router.get("/topics/{topic_id}", response_model=TopicOut, summary="One topic")
-async def get_topic(topic_id: int, _: AnyUser, session: SessionDep) -> Topic:
+async def get_topic(topic_id: IdPath, _: AnyUser, session: SessionDep) -> Topic:
     return await crud.get_or_404(session, Topic, topic_id, "topic")
 
 
@@ -59,7 +60,7 @@ async def create_topic(body: TopicCreate, principal: AdminOnly, session: Session
 
 
 @router.patch("/topics/{topic_id}", response_model=TopicOut, summary="Rename or describe a topic")
-async def update_topic(topic_id: int, body: TopicUpdate, principal: AdminOnly, session: SessionDep) -> Topic:
+async def update_topic(topic_id: IdPath, body: TopicUpdate, principal: AdminOnly, session: SessionDep) -> Topic:
     topic = await crud.get_or_404(session, Topic, topic_id, "topic")
     changes = body.model_dump(exclude_unset=True)
     if changes.get("name"):
@@ -68,7 +69,7 @@ async def update_topic(topic_id: int, body: TopicUpdate, principal: AdminOnly, s
 
 
 @router.delete("/topics/{topic_id}", status_code=204, summary="Delete a topic without prepared answers")
-async def delete_topic(topic_id: int, principal: AdminOnly, session: SessionDep) -> Response:
+async def delete_topic(topic_id: IdPath, principal: AdminOnly, session: SessionDep) -> Response:
     """Refused (409) while prepared answers use it: they would vanish with it. Contacts lose the topic (their
     audit entries record it); registrations keep their text with no topic."""
     topic = await crud.get_or_404(session, Topic, topic_id, "topic")
@@ -118,7 +119,7 @@ async def _topics_extra(session: SessionDep, contact: Contact) -> dict[str, Any]
 
 
 async def _update_contact(
-    session: SessionDep, user_id: int, contact: Contact, changes: dict[str, Any], topic_ids: list[int] | None
+    session: SessionDep, user_id: IdPath, contact: Contact, changes: dict[str, Any], topic_ids: list[int] | None
 ) -> Contact:
     before = await _topics_extra(session, contact)
     if topic_ids is not None:
@@ -134,7 +135,7 @@ async def _update_contact(
 async def list_contacts(
     _: AnyUser,
     session: SessionDep,
-    topic_id: Annotated[int | None, Query(description="only specialists of this topic")] = None,
+    topic_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="only specialists of this topic")] = None,
     active: Annotated[bool | None, Query()] = None,
 ) -> list[ContactOut]:
     contacts = await repo.contacts(session, topic_id=topic_id, active=active)
@@ -143,7 +144,7 @@ async def list_contacts(
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="One specialist with their topics")
-async def get_contact(contact_id: int, _: AnyUser, session: SessionDep) -> ContactOut:
+async def get_contact(contact_id: IdPath, _: AnyUser, session: SessionDep) -> ContactOut:
     contact = await crud.get_or_404(session, Contact, contact_id, "contact")
     return _contact_out(contact, (await repo.topic_ids_of_contacts(session, [contact_id]))[contact_id])
 
@@ -164,7 +165,9 @@ async def create_contact(body: ContactCreate, principal: AdminOnly, session: Ses
 
 
 @router.patch("/contacts/{contact_id}", response_model=ContactOut, summary="Change a specialist or their topics")
-async def update_contact(contact_id: int, body: ContactUpdate, principal: AdminOnly, session: SessionDep) -> ContactOut:
+async def update_contact(
+    contact_id: IdPath, body: ContactUpdate, principal: AdminOnly, session: SessionDep
+) -> ContactOut:
     contact = await crud.get_or_404(session, Contact, contact_id, "contact")
     changes = body.model_dump(exclude_unset=True, exclude={"topic_ids"})
     crud.refuse_nulls(Contact, changes)
@@ -176,7 +179,7 @@ async def update_contact(contact_id: int, body: ContactUpdate, principal: AdminO
 
 
 @router.delete("/contacts/{contact_id}", status_code=204, summary="Remove a specialist from the directory")
-async def delete_contact(contact_id: int, principal: AdminOnly, session: SessionDep) -> Response:
+async def delete_contact(contact_id: IdPath, principal: AdminOnly, session: SessionDep) -> Response:
     contact = await crud.get_or_404(session, Contact, contact_id, "contact")
     await crud.delete(session, principal.user_id, "contact", contact, extra=await _topics_extra(session, contact))
     return Response(status_code=204)
@@ -185,14 +188,14 @@ async def delete_contact(contact_id: int, principal: AdminOnly, session: Session
 # --- prepared answers -----------------------------------------------------------------------------------------
 
 
-async def _topic_exists(session: SessionDep, topic_id: int) -> None:
+async def _topic_exists(session: SessionDep, topic_id: IdPath) -> None:
     if await repo.get(session, Topic, topic_id) is None:
         raise InvalidInput(f"there is no topic {topic_id}", details={"field": "topic_id"})
 
 
 @router.get("/prepared-answers", response_model=list[AnswerOut], summary="Prepared answers, by topic and title")
 async def list_answers(
-    _: AnyUser, session: SessionDep, topic_id: Annotated[int | None, Query()] = None
+    _: AnyUser, session: SessionDep, topic_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> list[PreparedAnswer]:
     where = [PreparedAnswer.topic_id == topic_id] if topic_id is not None else []
     order = (PreparedAnswer.topic_id, PreparedAnswer.title, PreparedAnswer.id)
@@ -200,7 +203,7 @@ async def list_answers(
 
 
 @router.get("/prepared-answers/{answer_id}", response_model=AnswerOut, summary="One prepared answer")
-async def get_answer(answer_id: int, _: AnyUser, session: SessionDep) -> PreparedAnswer:
+async def get_answer(answer_id: IdPath, _: AnyUser, session: SessionDep) -> PreparedAnswer:
     return await crud.get_or_404(session, PreparedAnswer, answer_id, "prepared answer")
 
 
@@ -212,7 +215,7 @@ async def create_answer(body: AnswerCreate, principal: AdminOnly, session: Sessi
 
 @router.patch("/prepared-answers/{answer_id}", response_model=AnswerOut, summary="Change a prepared answer")
 async def update_answer(
-    answer_id: int, body: AnswerUpdate, principal: AdminOnly, session: SessionDep
+    answer_id: IdPath, body: AnswerUpdate, principal: AdminOnly, session: SessionDep
 ) -> PreparedAnswer:
     answer = await crud.get_or_404(session, PreparedAnswer, answer_id, "prepared answer")
     changes = body.model_dump(exclude_unset=True)
@@ -222,7 +225,7 @@ async def update_answer(
 
 
 @router.delete("/prepared-answers/{answer_id}", status_code=204, summary="Delete a prepared answer")
-async def delete_answer(answer_id: int, principal: AdminOnly, session: SessionDep) -> Response:
+async def delete_answer(answer_id: IdPath, principal: AdminOnly, session: SessionDep) -> Response:
     answer = await crud.get_or_404(session, PreparedAnswer, answer_id, "prepared answer")
     await crud.delete(session, principal.user_id, "prepared_answer", answer)
     return Response(status_code=204)
@@ -237,7 +240,7 @@ async def list_scripts(_: AnyUser, session: SessionDep) -> list[Script]:
 
 
 @router.get("/scripts/{script_id}", response_model=ScriptOut, summary="One script")
-async def get_script(script_id: int, _: AnyUser, session: SessionDep) -> Script:
+async def get_script(script_id: IdPath, _: AnyUser, session: SessionDep) -> Script:
     return await crud.get_or_404(session, Script, script_id, "script")
 
 
@@ -253,13 +256,13 @@ async def create_script(body: ScriptCreate, principal: AdminOnly, session: Sessi
 
 
 @router.patch("/scripts/{script_id}", response_model=ScriptOut, summary="Change a script's texts")
-async def update_script(script_id: int, body: ScriptUpdate, principal: AdminOnly, session: SessionDep) -> Script:
+async def update_script(script_id: IdPath, body: ScriptUpdate, principal: AdminOnly, session: SessionDep) -> Script:
     script = await crud.get_or_404(session, Script, script_id, "script")
     return await crud.update(session, principal.user_id, "script", script, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/scripts/{script_id}", status_code=204, summary="Delete a script")
-async def delete_script(script_id: int, principal: AdminOnly, session: SessionDep) -> Response:
+async def delete_script(script_id: IdPath, principal: AdminOnly, session: SessionDep) -> Response:
     script = await crud.get_or_404(session, Script, script_id, "script")
     await crud.delete(session, principal.user_id, "script", script)
     return Response(status_code=204)

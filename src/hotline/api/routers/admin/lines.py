@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import IdPath, OptionalIdQuery
 from hotline.api.schemas.admin import AssignmentIn, AssignmentOut, LineCreate, LineOut, LineUpdate
 from hotline.api.security import AdminOnly, Staff
 from hotline.db.models import Line, OperatorLine, User
@@ -17,7 +18,7 @@ from hotline.services.schedules import schedule_for_line
 router = APIRouter(prefix="/api/admin/lines", tags=["admin: lines"])
 
 
-async def _check_number_free(session: SessionDep, number: str, line_id: int | None = None) -> None:
+async def _check_number_free(session: SessionDep, number: str, line_id: OptionalIdQuery = None) -> None:
     found = await repo.list_rows(session, Line, Line.number == number)
     if any(line.id != line_id for line in found):
         raise Conflict(f"the number {number} already belongs to another line", details={"field": "number"})
@@ -29,7 +30,7 @@ async def list_lines(_: Staff, session: SessionDep) -> list[Line]:
 
 
 @router.get("/{line_id}", response_model=LineOut, summary="One line")
-async def get_line(line_id: int, _: Staff, session: SessionDep) -> Line:
+async def get_line(line_id: IdPath, _: Staff, session: SessionDep) -> Line:
     return await crud.get_or_404(session, Line, line_id, "line")
 
 
@@ -46,7 +47,7 @@ async def create_line(body: LineCreate, principal: AdminOnly, session: SessionDe
 
 @router.patch("/{line_id}", response_model=LineOut, summary="Change a line (only the fields sent)")
 async def update_line(
-    line_id: int, body: LineUpdate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, body: LineUpdate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> Line:
     line = await crud.get_or_404(session, Line, line_id, "line")
     changes = body.model_dump(exclude_unset=True)
@@ -66,7 +67,7 @@ def _merged(line: Line, changes: dict[str, object]) -> dict[str, object]:
 
 
 @router.delete("/{line_id}", status_code=204, summary="Delete a line that never had calls")
-async def delete_line(line_id: int, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_line(line_id: IdPath, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep) -> Response:
     """A line with call records is refused (409): deleting it would orphan its history in every report.
     Deactivate it instead (``PATCH {"active": false}``). Its hours, campaigns, exceptions, operator assignments,
     script and tariffs go with it."""
@@ -90,7 +91,7 @@ def _assignment(link: OperatorLine, user: User) -> AssignmentOut:
 
 
 @router.get("/{line_id}/operators", response_model=list[AssignmentOut], summary="Who serves this line")
-async def list_assignments(line_id: int, _: Staff, session: SessionDep) -> list[AssignmentOut]:
+async def list_assignments(line_id: IdPath, _: Staff, session: SessionDep) -> list[AssignmentOut]:
     await crud.get_or_404(session, Line, line_id, "line")
     return [_assignment(link, user) for link, user in await repo.assignments_of_line(session, line_id)]
 
@@ -99,7 +100,7 @@ async def list_assignments(line_id: int, _: Staff, session: SessionDep) -> list[
     "/{line_id}/operators/{user_id}", response_model=AssignmentOut, summary="Assign a user to a line, or reprioritise"
 )
 async def put_assignment(
-    line_id: int, user_id: int, body: AssignmentIn, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, user_id: IdPath, body: AssignmentIn, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> AssignmentOut:
     await crud.get_or_404(session, Line, line_id, "line")
     user = await crud.get_or_404(session, User, user_id, "user")
@@ -119,7 +120,7 @@ async def put_assignment(
 
 @router.delete("/{line_id}/operators/{user_id}", status_code=204, summary="Stop a user serving a line")
 async def delete_assignment(
-    line_id: int, user_id: int, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    line_id: IdPath, user_id: IdPath, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     link = await crud.get_or_404(session, OperatorLine, (user_id, line_id), "operator assignment")
     await crud.delete(session, principal.user_id, "operator_line", link)

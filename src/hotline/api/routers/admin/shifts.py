@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import MAX_ID, IdPath
 from hotline.api.schemas.admin import (
     BreakCreate,
     BreakOut,
@@ -35,7 +36,7 @@ from hotline.services.admin_shifts import pattern_from_slots
 router = APIRouter(prefix="/api/admin", tags=["admin: shifts"])
 
 
-async def _user(session: SessionDep, user_id: int) -> User:
+async def _user(session: SessionDep, user_id: IdPath) -> User:
     user = await repo.get(session, User, user_id)
     if user is None:
         raise InvalidInput(f"there is no user {user_id}", details={"field": "user_id"})
@@ -64,14 +65,14 @@ def _slots_json(slots: list[Any]) -> list[dict[str, Any]]:
 
 @router.get("/shift-patterns", response_model=list[ShiftPatternOut], summary="Shift patterns")
 async def list_patterns(
-    _: Staff, session: SessionDep, user_id: Annotated[int | None, Query()] = None
+    _: Staff, session: SessionDep, user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> list[ShiftPattern]:
     where = [ShiftPattern.user_id == user_id] if user_id is not None else []
     return list(await repo.list_rows(session, ShiftPattern, *where))
 
 
 @router.get("/shift-patterns/{pattern_id}", response_model=ShiftPatternOut, summary="One shift pattern")
-async def get_pattern(pattern_id: int, _: Staff, session: SessionDep) -> ShiftPattern:
+async def get_pattern(pattern_id: IdPath, _: Staff, session: SessionDep) -> ShiftPattern:
     return await crud.get_or_404(session, ShiftPattern, pattern_id, "shift pattern")
 
 
@@ -88,7 +89,7 @@ async def create_pattern(
 
 @router.patch("/shift-patterns/{pattern_id}", response_model=ShiftPatternOut, summary="Change a shift pattern")
 async def update_pattern(
-    pattern_id: int, body: ShiftPatternUpdate, principal: Staff, session: SessionDep, runtime: RuntimeDep
+    pattern_id: IdPath, body: ShiftPatternUpdate, principal: Staff, session: SessionDep, runtime: RuntimeDep
 ) -> ShiftPattern:
     pattern = await crud.get_or_404(session, ShiftPattern, pattern_id, "shift pattern")
     changes = body.model_dump(exclude_unset=True)
@@ -103,7 +104,7 @@ async def update_pattern(
 
 
 @router.delete("/shift-patterns/{pattern_id}", status_code=204, summary="Delete a shift pattern (its shifts stay)")
-async def delete_pattern(pattern_id: int, principal: Staff, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_pattern(pattern_id: IdPath, principal: Staff, session: SessionDep, runtime: RuntimeDep) -> Response:
     pattern = await crud.get_or_404(session, ShiftPattern, pattern_id, "shift pattern")
     await crud.delete(session, principal.user_id, "shift_pattern", pattern)
     crud.config_changed(session, runtime, "shift_pattern")
@@ -143,7 +144,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 async def list_shifts(
     _: Staff,
     session: SessionDep,
-    user_id: Annotated[int | None, Query()] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: Annotated[
         datetime | None, Query(alias="from", description="shifts ending after (ISO 8601 with zone)")
     ] = None,
@@ -156,7 +157,7 @@ async def list_shifts(
 
 
 @router.get("/shifts/{shift_id}", response_model=ShiftOut, summary="One shift")
-async def get_shift(shift_id: int, _: Staff, session: SessionDep) -> Shift:
+async def get_shift(shift_id: IdPath, _: Staff, session: SessionDep) -> Shift:
     return await crud.get_or_404(session, Shift, shift_id, "shift")
 
 
@@ -171,7 +172,7 @@ async def create_shift(body: ShiftCreate, principal: Staff, session: SessionDep,
 
 @router.patch("/shifts/{shift_id}", response_model=ShiftOut, summary="Move or reassign a shift")
 async def update_shift(
-    shift_id: int, body: ShiftUpdate, principal: Staff, session: SessionDep, runtime: RuntimeDep
+    shift_id: IdPath, body: ShiftUpdate, principal: Staff, session: SessionDep, runtime: RuntimeDep
 ) -> Shift:
     shift = await crud.get_or_404(session, Shift, shift_id, "shift")
     changes = body.model_dump(exclude_unset=True)
@@ -184,7 +185,7 @@ async def update_shift(
 
 
 @router.delete("/shifts/{shift_id}", status_code=204, summary="Delete a shift and its breaks")
-async def delete_shift(shift_id: int, principal: Staff, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_shift(shift_id: IdPath, principal: Staff, session: SessionDep, runtime: RuntimeDep) -> Response:
     shift = await crud.get_or_404(session, Shift, shift_id, "shift")
     for b in await repo.breaks_of(session, shift_id):  # each break gets its own entry: nothing vanishes unlogged
         await crud.delete(session, principal.user_id, "shift_break", b)
@@ -196,7 +197,7 @@ async def delete_shift(shift_id: int, principal: Staff, session: SessionDep, run
 # --- breaks ---------------------------------------------------------------------------------------------------
 
 
-async def _break(session: SessionDep, shift_id: int, break_id: int) -> ShiftBreak:
+async def _break(session: SessionDep, shift_id: IdPath, break_id: IdPath) -> ShiftBreak:
     row = await repo.get(session, ShiftBreak, break_id)
     if row is None or row.shift_id != shift_id:
         raise NotFound(f"No break {break_id} in shift {shift_id}.", details={"id": break_id})
@@ -223,14 +224,14 @@ async def _check_breaks(session: SessionDep, shift: Shift) -> None:
 
 
 @router.get("/shifts/{shift_id}/breaks", response_model=list[BreakOut], summary="A shift's planned breaks")
-async def list_breaks(shift_id: int, _: Staff, session: SessionDep) -> list[ShiftBreak]:
+async def list_breaks(shift_id: IdPath, _: Staff, session: SessionDep) -> list[ShiftBreak]:
     await crud.get_or_404(session, Shift, shift_id, "shift")
     return list(await repo.breaks_of(session, shift_id))
 
 
 @router.post("/shifts/{shift_id}/breaks", response_model=BreakOut, status_code=201, summary="Plan a break")
 async def create_break(
-    shift_id: int, body: BreakCreate, principal: Staff, session: SessionDep, runtime: RuntimeDep
+    shift_id: IdPath, body: BreakCreate, principal: Staff, session: SessionDep, runtime: RuntimeDep
 ) -> ShiftBreak:
     shift = await crud.get_or_404(session, Shift, shift_id, "shift")
     _check_times(body.model_dump())
@@ -244,7 +245,7 @@ async def create_break(
 
 @router.patch("/shifts/{shift_id}/breaks/{break_id}", response_model=BreakOut, summary="Change a break")
 async def update_break(
-    shift_id: int, break_id: int, body: BreakUpdate, principal: Staff, session: SessionDep, runtime: RuntimeDep
+    shift_id: IdPath, break_id: IdPath, body: BreakUpdate, principal: Staff, session: SessionDep, runtime: RuntimeDep
 ) -> ShiftBreak:
     shift = await crud.get_or_404(session, Shift, shift_id, "shift")
     row = await _break(session, shift_id, break_id)
@@ -259,7 +260,7 @@ async def update_break(
 
 @router.delete("/shifts/{shift_id}/breaks/{break_id}", status_code=204, summary="Cancel a break")
 async def delete_break(
-    shift_id: int, break_id: int, principal: Staff, session: SessionDep, runtime: RuntimeDep
+    shift_id: IdPath, break_id: IdPath, principal: Staff, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     row = await _break(session, shift_id, break_id)
     await crud.delete(session, principal.user_id, "shift_break", row)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from hotline.api.deps import RuntimeDep, SessionDep
+from hotline.api.params import IdPath
 from hotline.api.schemas.admin import PasswordSet, UserCreate, UserOut, UserUpdate
 from hotline.api.security import AdminOnly, Staff
 from hotline.auth.passwords import hash_password
@@ -41,7 +42,7 @@ async def list_users(
 
 
 @router.get("/{user_id}", response_model=UserOut, summary="One user")
-async def get_user(user_id: int, _: Staff, session: SessionDep) -> User:
+async def get_user(user_id: IdPath, _: Staff, session: SessionDep) -> User:
     return await crud.get_or_404(session, User, user_id, "user")
 
 
@@ -72,7 +73,7 @@ async def create(body: UserCreate, principal: AdminOnly, session: SessionDep, ru
 
 @router.patch("/{user_id}", response_model=UserOut, summary="Change a user's name, role, device or active flag")
 async def update(
-    user_id: int, body: UserUpdate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+    user_id: IdPath, body: UserUpdate, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
 ) -> User:
     user = await crud.get_or_404(session, User, user_id, "user")
     changes = body.model_dump(exclude_unset=True)
@@ -88,7 +89,7 @@ async def update(
 
 
 @router.put("/{user_id}/password", status_code=204, summary="Set or reset a user's password")
-async def set_password(user_id: int, body: PasswordSet, principal: AdminOnly, session: SessionDep) -> Response:
+async def set_password(user_id: IdPath, body: PasswordSet, principal: AdminOnly, session: SessionDep) -> Response:
     """The user's other sessions are signed out (the admin's own current token survives a self-reset). The audit
     entry says the password changed, never what it is or its hash."""
     user = await crud.get_or_404(session, User, user_id, "user")
@@ -109,7 +110,7 @@ async def _password_changed(_user: User) -> dict[str, object]:
 
 
 @router.delete("/{user_id}", status_code=204, summary="Delete a user")
-async def delete(user_id: int, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete(user_id: IdPath, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Their registrations and audit entries stay (author set to null); their shifts and assignments go. Prefer
     deactivating (``active=false``) someone who took calls: reports keep their name either way."""
     user = await crud.get_or_404(session, User, user_id, "user")

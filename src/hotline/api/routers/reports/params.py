@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.api.params import MAX_ID
 from hotline.db.models import Line
 from hotline.errors import InvalidInput, NotFound
 from hotline.reports import service
@@ -19,7 +20,7 @@ From = Annotated[
     Query(alias="from", max_length=40, description="start: a date (local midnight) or ISO 8601 time with zone"),
 ]
 To = Annotated[str | None, Query(alias="to", max_length=40, description="end (exclusive): a date or ISO time")]
-LineParam = Annotated[int | None, Query(alias="line", ge=1, description="line id (= advertising source)")]
+LineParam = Annotated[int | None, Query(alias="line", ge=1, le=MAX_ID, description="line id (= advertising source)")]
 TzParam = Annotated[
     str | None, Query(alias="tz", max_length=64, description="IANA zone for hours of day (default: line's)")
 ]
