@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     wrapup_limit_s: float = Field(
         default=60.0, gt=0, le=3600, description="how long an operator may stay in wrap-up before being made available"
     )
+    push_redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 to share live console push between several hotline processes",
+    )
     token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     simulator_calls_per_hour: float = Field(default=120.0, gt=0, le=100_000)
 
@@ -82,6 +86,13 @@ class Settings(BaseSettings):
                 "'postgresql+asyncpg://' (PostgreSQL), e.g. postgresql+asyncpg://user@127.0.0.1:5432/hotline"
             )
         return value
+
+    @field_validator("push_redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("push_redis_url must start with redis://, rediss:// or unix://")
+        return value or None
 
     @field_validator("timezone")
     @classmethod

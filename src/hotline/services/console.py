@@ -321,5 +321,17 @@ def console_service(runtime: Runtime) -> ConsoleService:
 
 
 async def start(runtime: Runtime) -> ConsoleService:
-    """For bootstrap: call after the PBX listeners started, so pushes flow from the first call."""
+    """For bootstrap: call after the PBX listeners started, so pushes flow from the first call. With
+    ``push_redis_url`` set, events go through Redis so consoles on every process receive them."""
+    url = runtime.settings.push_redis_url
+    if getattr(runtime, "console_service", None) is None and url:
+        from hotline.services.push_redis import RedisBackend
+
+        backend = RedisBackend(url)
+        await backend.start()
+        runtime.on_stop(backend.stop)
+        service = ConsoleService(runtime, PushHub(backend))
+        runtime.console_service = service
+        runtime.on_stop(service.stop)
+        service.start()
     return console_service(runtime)
