@@ -71,3 +71,12 @@ def test_end_stale_infers_the_best_outcome_the_facts_allow() -> None:
     assert end_stale(_record(), at).outcome is Outcome.FAILED
     done = _record(outcome=Outcome.BUSY, ended_at=T0)
     assert end_stale(done, at) is done
+
+
+def test_a_routing_decision_seen_only_by_the_first_listener_decides_the_outcome() -> None:
+    stored = _record(route="closed", caller_number="0712000001")
+    resynced = _record(outcome=Outcome.ABANDONED, ended_at=T0 + timedelta(seconds=9), seen_first_in_resync=True)
+    merged = merge_records(stored, resynced)
+    assert merged.outcome is Outcome.CLOSED and merged.route == "closed"
+    queued = merge_records(_record(route="queue"), resynced)
+    assert queued.outcome is Outcome.ABANDONED

@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.ami.simulator import PbxSimulator
-from hotline.db.models import Call, Line
+from hotline.db.models import Call, Line, OperatorLine, PresenceLog, Shift
+from hotline.users import create_user
 
 pytestmark = pytest.mark.postgres_only
 
@@ -75,8 +77,19 @@ async def _leader(ports: dict[str, int], within: float) -> tuple[str, float]:
 async def test_sigkill_of_the_listening_process_hands_over_without_losing_calls(
     database_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
+    # A 24/7 line with two operators on shift and available: routing (running in both processes) keeps them in
+    # the queue, so every call below is answered.
+    now = datetime.now(UTC)
     async with sessions() as session:
-        session.add(Line(id=1, number="5551000", name="Support"))
+        session.add(Line(id=1, number="5551000", name="Support", always_open=True))
+        for username, device in (("ana", "Local/101@phones/n"), ("mihai", "Local/102@phones/n")):
+            user = await create_user(session, username=username, password="operator password", role="operator",
+                                     device=device)  # fmt: skip
+            session.add_all([
+                OperatorLine(user_id=user.id, line_id=1, priority=0),
+                Shift(user_id=user.id, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+                PresenceLog(user_id=user.id, state="available", at=now - timedelta(minutes=5)),
+            ])  # fmt: skip
         await session.commit()
     sim = PbxSimulator(username="hotline", secret=SECRET, operators={"ana": "Local/101@phones/n",
                                                                      "mihai": "Local/102@phones/n"})  # fmt: skip
@@ -88,6 +101,10 @@ async def test_sigkill_of_the_listening_process_hands_over_without_losing_calls(
             procs[name], ports[name] = await _serve(database_url, ami_port, tmp_path, name)
         first, _ = await _leader(ports, within=30)
         other = "b" if first == "a" else "a"
+        for _ in range(100):  # the other process may still be starting
+            if (await _pbx_status(ports[other]) or {}).get("role") == "standby":
+                break
+            await asyncio.sleep(0.1)
         assert (await _pbx_status(ports[other]) or {}).get("role") == "standby"
 
         before = [

@@ -225,3 +225,23 @@ async def test_calls_left_in_progress_by_a_dead_listener_are_ended_at_the_next_r
     stale = next(r for r in rows if r.linkedid == "1700000000.1")
     assert stale.outcome == "answered" and stale.end_inferred and stale.ended_at is not None
     assert all(r.outcome != "in_progress" for r in rows)
+
+
+async def test_a_queue_timeout_from_the_simulator_is_recorded_as_timeout_not_abandon(
+    sessions: async_sessionmaker[AsyncSession], lines: None
+) -> None:
+    from hotline.ami.simulator import PbxSimulator
+
+    sim = PbxSimulator(username="hotline", secret="hotline-secret", queue_timeout=1.0)  # nobody in the queue
+    port = await sim.start()
+    listener = CallListener(pbx(port), sessions, connection_options=FAST)
+    try:
+        await listener.start()
+        await listener.connection.wait_logged_in(5)
+        call = sim.place_call("5551000", "0712000099", "Timeout Test", answer_after=None, talk=1.0)
+        assert await asyncio.wait_for(call.outcome, 10) == "timeout"
+        rows = await wait_for_records(sessions, listener, 1)
+        assert [(r.linkedid, r.outcome) for r in rows] == [(call.linkedid, "timeout")]
+    finally:
+        await listener.stop()
+        await sim.stop()

@@ -975,11 +975,13 @@ class PbxSimulator(AmiServer):
                 self._hangup(one, 0, "Unknown"),
             )
             return "abandoned"
-        # Asterisk reports a queue timeout with QueueCallerAbandon too.
+        # Asterisk reports a queue timeout with QueueCallerAbandon too; Queue() then sets QUEUESTATUS=TIMEOUT, which
+        # is how a listener tells a timeout from an abandon when no overflow follows.
         await self.emit(
             self._event("QueueCallerAbandon", "agent,all", two.headers(), q_headers, pos),
             self._event("MusicOnHoldStop", "call,all", two.headers()),
             leave,
+            self._event("VarSet", "dialplan,all", two.headers(), [("Variable", "QUEUESTATUS"), ("Value", "TIMEOUT")]),
         )
         target = self.overflow.get(call.line)
         if target is None:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from hotline.domain.calls import CallRecord, Outcome
 
+_ROUTE_OUTCOMES = {"closed": Outcome.CLOSED, "busy": Outcome.BUSY, "overflow": Outcome.OVERFLOW}
 _KEEP_EARLIEST = ("arrived_at", "queued_at", "answered_at")
 _NEVER_MERGED = {"pbx_id", "linkedid", "rang", "outcome", "end_inferred", "seen_first_in_resync", *_KEEP_EARLIEST}
 
@@ -26,6 +27,7 @@ def merge_records(stored: CallRecord | None, new: CallRecord) -> CallRecord:
     - An ended call stays ended: a replay of an older, partial stream cannot set it back to in progress. Between
       two ends, a real one wins over an inferred one.
     - ``seen_first_in_resync`` stays as first stored: it describes the first sighting.
+    - A routing decision (closed, busy, overflow) known only to the stored record decides the outcome.
     """
     if stored is None:
         return new
@@ -51,7 +53,13 @@ def merge_records(stored: CallRecord | None, new: CallRecord) -> CallRecord:
         merged.hangup_cause = stored.hangup_cause if stored.hangup_cause is not None else merged.hangup_cause
         merged.talk_s = stored.talk_s if stored.talk_s is not None else merged.talk_s
     merged.seen_first_in_resync = stored.seen_first_in_resync
+    route_outcome = _ROUTE_OUTCOMES.get(merged.route or "")
+    if new.route is None and route_outcome is not None and merged.outcome is not Outcome.IN_PROGRESS:
+        # The listener that ended the call never saw the routing announcement (it met the call in a resync after
+        # taking over); the stored one did, and the dialplan's decision is what the caller got.
+        merged.outcome = route_outcome
     return merged
+
 
 
 def end_stale(record: CallRecord, at: datetime) -> CallRecord:
@@ -61,9 +69,8 @@ def end_stale(record: CallRecord, at: datetime) -> CallRecord:
     was queued, else failed."""
     if not record.live:
         return record
-    route_outcomes = {"closed": Outcome.CLOSED, "busy": Outcome.BUSY, "overflow": Outcome.OVERFLOW}
-    if record.route in route_outcomes:
-        outcome = route_outcomes[record.route]
+    if record.route in _ROUTE_OUTCOMES:
+        outcome = _ROUTE_OUTCOMES[record.route]
     elif record.answered_at is not None or record.operator:
         outcome = Outcome.ANSWERED
     elif record.queued_at is not None or record.route == "queue":
