@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from hotline import __version__
 from hotline.api.errors import install_error_handlers
+from hotline.api.limits import BodyLimitMiddleware
 from hotline.api.routers import admin, auth, calls, console, dialplan, health, pbx, reports, routing
 from hotline.bootstrap import build_runtime
 from hotline.settings import Settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
     # The console's /api/calls/export must come before /api/calls/{call_id}, which would otherwise catch it.

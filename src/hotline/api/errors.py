@@ -56,14 +56,23 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    error_id = {404: "not-found", 405: "method-not-allowed", 401: "not-authenticated", 403: "forbidden"}.get(
-        exc.status_code, "http-error"
-    )
+    error_id = {
+        400: "invalid-request",
+        404: "not-found",
+        405: "method-not-allowed",
+        401: "not-authenticated",
+        403: "forbidden",
+    }.get(exc.status_code, "http-error")
     return JSONResponse(
         error_body(error_id, str(exc.detail)),
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )
+
+
+async def _too_deep(_request: Request, exc: Exception) -> JSONResponse:
+    """JSON nested deeper than the parser's recursion allows: the client's fault, not a server error."""
+    return JSONResponse(error_body("invalid-request", "The JSON body is nested too deeply."), status_code=400)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -75,4 +84,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.HotlineError, _hotline_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected)
