@@ -59,37 +59,67 @@ async def fill_calls(url: str, n: int) -> float:
     return time.perf_counter() - t0
 
 
-async def load(base: str, token: str, rps: float, seconds: float) -> dict[str, list[float]]:
-    """Open loop: requests start on schedule whatever the previous ones are doing (no coordinated omission)."""
+class _Connection:
+    """One keep-alive HTTP/1.1 connection. A hand-written client on purpose: httpx's pool spends O(n^2) time
+    assigning queued requests, so at a few hundred requests/s the load generator, not the server, was measured."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port, self.token = host, port, token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n\r\n".encode()
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await self.reader.readexactly(length)
+        return status
+
+
+async def load(base: str, token: str, rps: float, seconds: float, connections: int = 64) -> dict[str, list[float]]:
+    """Open loop: requests start on schedule whatever the previous ones are doing (no coordinated omission); a
+    request waiting for a free connection counts that wait in its latency."""
+    host, port = base.removeprefix("http://").split(":")
     paths = ["/api/calls", "/api/calls/live"]
     latencies: dict[str, list[float]] = {p: [] for p in paths}
     errors: dict[str, int] = {p: 0 for p in paths}
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10) as http:
+    free: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(_Connection(host, int(port), token))
 
-        async def one(path: str) -> None:
-            t0 = time.perf_counter()
-            try:
-                response = await http.get(path)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies[path].append((time.perf_counter() - t0) * 1000)
-            else:
-                errors[path] += 1
+    async def one(path: str, scheduled: float) -> None:
+        conn = await free.get()
+        try:
+            status = await asyncio.wait_for(conn.get(path), 10)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+            status = 0
+            if conn.writer is not None:
+                conn.writer.close()
+            conn.writer = None
+        free.put_nowait(conn)
+        if status == 200:
+            latencies[path].append((time.perf_counter() - scheduled) * 1000)
+        else:
+            errors[path] += 1
 
-        tasks = []
-        start = time.perf_counter()
-        total = int(rps * seconds)
-        for i in range(total):
-            target = start + i / rps
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(paths[i % 2])))
-        await asyncio.gather(*tasks)
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rps * seconds)):
+        target = start + i / rps
+        delay = target - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(paths[i % 2], target)))
+    await asyncio.gather(*tasks)
     for path, n in errors.items():
         if n:
             print(f"  {path}: {n} errors")
