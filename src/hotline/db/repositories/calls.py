@@ -138,16 +138,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ValueError("invalid cursor") from exc
 
 
-async def list_calls(
-    session: AsyncSession,
-    flt: CallFilter,
-    *,
-    limit: int,
-    after: tuple[datetime, int] | None = None,
-    line_ids: set[int] | None = None,
-) -> list[Call]:
-    """Newest first, keyset-paginated on (arrived_at, id) so deep pages cost what the first page costs."""
-    conditions = []
+def filter_conditions(flt: CallFilter, line_ids: set[int] | None = None) -> list[Any]:
+    """The WHERE conditions of a call filter (shared by the list and the export); ``line_ids`` limits to lines."""
+    conditions: list[Any] = []
     if flt.line_id is not None:
         conditions.append(Call.line_id == flt.line_id)
     if flt.operator is not None:
@@ -162,6 +155,19 @@ async def list_calls(
         conditions.append(Call.arrived_at < flt.until)
     if line_ids is not None:
         conditions.append(Call.line_id.in_(sorted(line_ids)))
+    return conditions
+
+
+async def list_calls(
+    session: AsyncSession,
+    flt: CallFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    line_ids: set[int] | None = None,
+) -> list[Call]:
+    """Newest first, keyset-paginated on (arrived_at, id) so deep pages cost what the first page costs."""
+    conditions = filter_conditions(flt, line_ids)
     if after is not None:
         at, call_id = after
         conditions.append(or_(Call.arrived_at < at, and_(Call.arrived_at == at, Call.id < call_id)))

@@ -26,7 +26,7 @@ from hotline.db.models import (
     Topic,
     User,
 )
-from hotline.db.repositories.calls import CallFilter
+from hotline.db.repositories.calls import CallFilter, filter_conditions
 
 WORKLIST_OUTCOMES = ("abandoned", "closed")
 """Callers the hotline owes a call: they hung up waiting, or called while the line was closed."""
@@ -296,21 +296,7 @@ async def export_rows(
     session: AsyncSession, flt: CallFilter, *, line_ids: set[int] | None, limit: int
 ) -> list[ExportRow]:
     """Calls matching the same filters as ``GET /api/calls`` (newest first), with their registration joined."""
-    conditions = []
-    if flt.line_id is not None:
-        conditions.append(Call.line_id == flt.line_id)
-    if flt.operator is not None:
-        conditions.append(Call.operator == flt.operator)
-    if flt.outcome is not None:
-        conditions.append(Call.outcome == flt.outcome)
-    if flt.caller_number is not None:
-        conditions.append(Call.caller_number == flt.caller_number)
-    if flt.since is not None:
-        conditions.append(Call.arrived_at >= flt.since)
-    if flt.until is not None:
-        conditions.append(Call.arrived_at < flt.until)
-    if line_ids is not None:
-        conditions.append(Call.line_id.in_(sorted(line_ids)))
+    conditions = filter_conditions(flt, line_ids)
     stmt = (
         select(Call, Registration, Topic.name, Contact.name, User.username)
         .outerjoin(Registration, Registration.call_id == Call.id)
