@@ -34,7 +34,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _serve(database_url: str, ami_port: int, tmp: Path, name: str) -> tuple[asyncio.subprocess.Process, int]:
+async def _serve(
+    database_url: str, ami_port: int, tmp: Path, name: str, **extra_env: str
+) -> tuple[asyncio.subprocess.Process, int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env |= {
@@ -46,6 +48,7 @@ async def _serve(database_url: str, ami_port: int, tmp: Path, name: str) -> tupl
         "HOTLINE_LEADER_POLL_S": "0.5",
         "HOTLINE_LOG_LEVEL": "WARNING",
     }
+    env |= extra_env
     log = (tmp / f"{name}.log").open("w")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hotline.cli", "serve", "--port", str(port), env=env, stdout=log, stderr=log, cwd=tmp
