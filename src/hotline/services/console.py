@@ -88,6 +88,7 @@ class ConsoleService:
         self._feeds: dict[int, CallFeed] = {}
         self._work: asyncio.Queue[tuple[CallRecord, int | None]] = asyncio.Queue(WORK_QUEUE_SIZE)
         self._worker: asyncio.Task[None] | None = None
+        self._resume: asyncio.Task[None] | None = None
         self._timers: dict[int, asyncio.Task[None]] = {}
         self._callbacks: list[PendingCallback] = []
 
@@ -96,8 +97,27 @@ class ConsoleService:
     def start(self) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="console-wrapup")
+            self._resume = asyncio.create_task(self._resume_wrapups(), name="console-resume-wrapups")
+
+    async def _resume_wrapups(self) -> None:
+        """Wrap-up timers live in memory: after a restart, operators left in ``wrapup`` get a timer for what
+        remains of their limit (none left: made available at once), so nobody stays paused for ever."""
+        try:
+            async with self.runtime.sessions() as session:
+                open_ = await console_repo.open_wrapups(session)
+        except Exception:
+            log.exception("could not read the wrap-ups to resume")
+            return
+        now = datetime.now(UTC)
+        for user_id, username, since in open_:
+            if user_id in self._timers:
+                continue
+            remaining = max(0.0, self.wrapup_limit_s - (now - since).total_seconds())
+            self._timers[user_id] = asyncio.create_task(self._wrapup_timer(user_id, username, since, remaining))
 
     async def stop(self) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
         for task in [*self._timers.values(), *([self._worker] if self._worker else [])]:
             task.cancel()
         for task in [*self._timers.values(), *([self._worker] if self._worker else [])]:
@@ -212,8 +232,8 @@ class ConsoleService:
                     old.cancel()
                 self._timers[user_id] = asyncio.create_task(self._wrapup_timer(user_id, username, now))
 
-    async def _wrapup_timer(self, user_id: int, username: str, since: datetime) -> None:
-        await asyncio.sleep(self.wrapup_limit_s)
+    async def _wrapup_timer(self, user_id: int, username: str, since: datetime, delay: float | None = None) -> None:
+        await asyncio.sleep(self.wrapup_limit_s if delay is None else delay)
         self._timers.pop(user_id, None)
         async with self.runtime.sessions() as session:
             latest = await console_repo.latest_presence(session, user_id)

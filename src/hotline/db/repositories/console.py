@@ -167,6 +167,19 @@ async def latest_presence(session: AsyncSession, user_id: int) -> PresenceLog | 
     )
 
 
+async def open_wrapups(session: AsyncSession) -> list[tuple[int, str, datetime]]:
+    """Operators whose latest presence is ``wrapup``: (user id, username, since) — to resume their timers after a
+    restart."""
+    latest = select(PresenceLog.user_id, func.max(PresenceLog.at).label("at")).group_by(PresenceLog.user_id).subquery()
+    rows = await session.execute(
+        select(User.id, User.username, PresenceLog.at)
+        .join(latest, latest.c.user_id == User.id)
+        .join(PresenceLog, (PresenceLog.user_id == User.id) & (PresenceLog.at == latest.c.at))
+        .where(PresenceLog.state == "wrapup")
+    )
+    return [(user_id, username, at) for user_id, username, at in rows.all()]
+
+
 async def add_presence(
     session: AsyncSession, user_id: int, state: str, at: datetime, reason: str | None = None
 ) -> None:
