@@ -54,3 +54,17 @@ async def test_sql_injection_attempts_are_just_strings(
         assert await session.scalar(select(func.count()).select_from(Call)) == 30
         assert await session.scalar(select(func.count()).select_from(User)) == 3
     assert (await client.post("/api/auth/login", json={"username": "ana", "password": PASSWORD})).status_code == 200
+
+
+async def test_dates_out_of_range_are_422_not_500(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Found by schemathesis: year 1 at +01:00 is before year 1 in UTC, and date arithmetic overflowed."""
+    await seed(sessions)
+    headers = await login(client, "root")
+    body = {"ends_at": "0179-04-22T09:39:51Z", "starts_at": "0001-01-01T00:00:01+01:00", "user_id": 2}
+    response = await client.post("/api/admin/shifts", json=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error_id"] in {"out-of-range", "invalid-request", "invalid-input", "invalid-shift"}
+    listed = await client.get("/api/calls", params={"from": "0001-01-01T00:00:01+01:00"}, headers=headers)
+    assert listed.status_code in (200, 422)

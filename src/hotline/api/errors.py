@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline import errors
@@ -75,6 +76,22 @@ async def _too_deep(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid-request", "The JSON body is nested too deeply."), status_code=400)
 
 
+async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    """A date or number too far out for the arithmetic it goes through (year 1 in a time zone east of UTC, an id
+    beyond 64 bits): bad input, refused with 422 instead of a 500."""
+    return JSONResponse(
+        error_body("out-of-range", "A date or number in the request is out of the range this service handles."),
+        status_code=422,
+    )
+
+
+async def _statement_error(request: Request, exc: Exception) -> JSONResponse:
+    """SQLAlchemy wraps errors raised while binding parameters; an out-of-range value there is still bad input."""
+    if isinstance(getattr(exc, "orig", None), OverflowError):
+        return await _out_of_range(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(error_body("internal-error", "An unexpected error occurred."), status_code=500)
@@ -85,4 +102,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RecursionError, _too_deep)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(StatementError, _statement_error)
     app.add_exception_handler(Exception, _unexpected)
