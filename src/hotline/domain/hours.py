@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hotline.errors import InvalidInput
 
@@ -147,8 +147,7 @@ def _check_times(start: time, end: time) -> time:
             raise ScheduleError(f"range {name} {t} has microseconds; use whole seconds (24:00 is time(0, 0))")
     if start == end and start != MIDNIGHT:
         raise ScheduleError(
-            f"range {_fmt(start)}–{_fmt(end)} is empty; "
-            "only 00:00–00:00 (the whole day) may start where it ends"
+            f"range {_fmt(start)}–{_fmt(end)} is empty; only 00:00–00:00 (the whole day) may start where it ends"
         )
     return end
 
@@ -263,9 +262,7 @@ def _check_no_overlap(items: tuple[Campaign, ...] | tuple[HoursException, ...], 
         if b.first_day <= a.last_day:  # type: ignore[operator]
             name_a = a.name if isinstance(a, Campaign) else a.reason
             name_b = b.name if isinstance(b, Campaign) else b.reason
-            raise ScheduleError(
-                f"{what} {name_a!r} and {name_b!r} overlap on {b.first_day}; which one applies?"
-            )
+            raise ScheduleError(f"{what} {name_a!r} and {name_b!r} overlap on {b.first_day}; which one applies?")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -465,3 +462,26 @@ def holidays_to_exceptions(
     except NotImplementedError as exc:
         raise ScheduleError(f"no public holiday calendar for {country!r} (subdivision {subdiv!r})") from exc
     return [HoursException(first_day=day, reason=name) for day, name in sorted(calendar.items())]
+
+
+# --- reading stored values (shared by the admin API and routing) ---------------------------------------------
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name`` or a ``ScheduleError`` (422) naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as Europe/Bucharest") from None
+
+
+def parse_wall_time(value: str | time) -> time:
+    """``"HH:MM"`` / ``"HH:MM:SS"`` or a ``time``; ``"24:00"`` is midnight at the end of the day (00:00)."""
+    if isinstance(value, time):
+        return value
+    if value in ("24:00", "24:00:00"):
+        return time(0, 0)
+    try:
+        return time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ScheduleError(f"{value!r} is not a time of day (HH:MM)") from None

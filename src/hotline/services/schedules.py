@@ -9,8 +9,6 @@ evaluate the line. Exception ranges are stored as ``[{"start": "HH:MM", "end": "
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,30 +16,10 @@ from hotline.db.models import Campaign as CampaignRow
 from hotline.db.models import HoursException as ExceptionRow
 from hotline.db.models import Line, WeeklyHours
 from hotline.db.repositories import admin as repo
-from hotline.domain.hours import Campaign, HoursException, Schedule, ScheduleError, TimeRange, WeeklyRange
+from hotline.domain.hours import Campaign, HoursException, Schedule, TimeRange, WeeklyRange, parse_wall_time, zone
 from hotline.errors import NotFound
 
 __all__ = ["build_schedule", "parse_wall_time", "schedule_for_line", "zone"]
-
-
-def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name`` or a ``ScheduleError`` (422) naming it."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as Europe/Bucharest") from None
-
-
-def parse_wall_time(value: str | time) -> time:
-    """``"HH:MM"`` / ``"HH:MM:SS"`` or a ``time``; ``"24:00"`` is midnight at the end of the day (00:00)."""
-    if isinstance(value, time):
-        return value
-    if value in ("24:00", "24:00:00"):
-        return time(0, 0)
-    try:
-        return time.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ScheduleError(f"{value!r} is not a time of day (HH:MM)") from None
 
 
 def _weekly(rows: Iterable[WeeklyHours]) -> tuple[WeeklyRange, ...]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,16 @@ from hotline.db.models import HoursException as ExceptionRow
 from hotline.db.models import Line as LineRow
 from hotline.db.models import OperatorLine, PresenceLog, ShiftBreak, User, WeeklyHours
 from hotline.db.models import Shift as ShiftRow
-from hotline.domain.hours import Campaign, HoursException, Schedule, ScheduleError, TimeRange, WeeklyRange
+from hotline.domain.hours import (
+    Campaign,
+    HoursException,
+    Schedule,
+    ScheduleError,
+    TimeRange,
+    WeeklyRange,
+    parse_wall_time,
+    zone,
+)
 from hotline.domain.routing import Line, Operator, RoutingError
 from hotline.domain.shifts import Break, PauseReason, Presence, PresenceState, Shift, ShiftError
 
@@ -42,20 +50,6 @@ class RoutingInputs:
 # --- lines and hours ----------------------------------------------------------------------------------------
 
 
-def _time(value: str) -> time:
-    """``"09:00"`` or ``"09:00:30"``; ``"24:00"`` is the end of the day (the domain spells it 00:00)."""
-    if value in ("24:00", "24:00:00"):
-        return time(0, 0)
-    return time.fromisoformat(value)
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ScheduleError(f"unknown time zone {name!r}") from exc
-
-
 def build_schedule(
     line: LineRow,
     weekly: Iterable[WeeklyHours],
@@ -72,7 +66,11 @@ def build_schedule(
     special = []
     for e in exceptions:
         try:
-            ranges = () if e.closed else tuple(TimeRange(_time(r["start"]), _time(r["end"])) for r in e.ranges or [])
+            ranges = (
+                ()
+                if e.closed
+                else tuple(TimeRange(parse_wall_time(r["start"]), parse_wall_time(r["end"])) for r in e.ranges or [])
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ScheduleError(f"exception {e.id}: ranges must be [{{start: 'HH:MM', end: 'HH:MM'}}]") from exc
         special.append(
@@ -84,7 +82,7 @@ def build_schedule(
             )
         )
     return Schedule(
-        tz=_zone(line.timezone),
+        tz=zone(line.timezone),
         weekly=() if line.always_open else own,
         campaigns=tuple(dated),
         exceptions=tuple(special),
