@@ -94,12 +94,9 @@ class Member:
     def in_call(self) -> bool:
         return self.status == INUSE
 
-    def event_headers(self) -> list[Header]:
-        """Headers of QueueMemberAdded/Removed/Pause/Status (after Event/Privilege/Timestamp)."""
+    def _state_headers(self) -> list[Header]:
+        """The member's state, shared by the member events and QueueStatus (which name the first headers apart)."""
         return [
-            ("Queue", self.queue),
-            ("MemberName", self.name),
-            ("Interface", self.interface),
             ("StateInterface", self.state_interface),
             ("Membership", "dynamic"),
             ("Penalty", str(self.penalty)),
@@ -111,29 +108,17 @@ class Member:
             ("Status", str(self.status)),
             ("Paused", "1" if self.paused else "0"),
             ("PausedReason", self.paused_reason),
-            ("Ringinuse", "0"),
-            ("Wrapuptime", "0"),
         ]
+
+    def event_headers(self) -> list[Header]:
+        """Headers of QueueMemberAdded/Removed/Pause/Status (after Event/Privilege/Timestamp)."""
+        return [("Queue", self.queue), ("MemberName", self.name), ("Interface", self.interface),
+                *self._state_headers(), ("Ringinuse", "0"), ("Wrapuptime", "0")]  # fmt: skip
 
     def status_headers(self) -> list[Header]:
         """Headers of a QueueStatus ``QueueMember`` event (named differently from the member events)."""
-        return [
-            ("Queue", self.queue),
-            ("Name", self.name),
-            ("Location", self.interface),
-            ("StateInterface", self.state_interface),
-            ("Membership", "dynamic"),
-            ("Penalty", str(self.penalty)),
-            ("CallsTaken", str(self.calls_taken)),
-            ("LastCall", str(self.last_call)),
-            ("LastPause", str(self.last_pause)),
-            ("LoginTime", str(self.login_time)),
-            ("InCall", "1" if self.in_call else "0"),
-            ("Status", str(self.status)),
-            ("Paused", "1" if self.paused else "0"),
-            ("PausedReason", self.paused_reason),
-            ("Wrapuptime", "0"),
-        ]
+        return [("Queue", self.queue), ("Name", self.name), ("Location", self.interface),
+                *self._state_headers(), ("Wrapuptime", "0")]  # fmt: skip
 
     def as_dict(self) -> dict[str, object]:
         return {
