@@ -6,6 +6,11 @@ operators' presence (on call → wrap-up → available around every answered cal
 join work on realistic volumes. Rows are loaded with COPY (asyncpg) into a database of their own
 (``hotline_reports_bench`` by default), created and migrated if needed, emptied first.
 
+The week is the last full week before today (finished hours are what the roll-up stores). After the load the
+roll-up is brought up to date as ``hotline serve`` does in the background (``services/report_rollups.py``; its time
+is printed), then the reports are measured: with every hour stored, and with hours changed since (a call updated in
+every hour of one day: those hours are marked by the triggers and read from the raw rows).
+
 Run: ``python -m bench.reports [--calls 1000000] [--postgres URL]``.
 Target: each report ≤ 2 s.
 """
@@ -27,9 +32,10 @@ from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import upgrade
 from hotline.db.models import Base
 from hotline.reports import service
+from hotline.services.report_rollups import refresh
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/hotline_reports_bench"
-START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+START = datetime.combine(datetime.now(UTC).date() - timedelta(days=8), datetime.min.time(), UTC)
 OPERATORS = [f"op{i:02d}" for i in range(40)]
 LINES = [(1, "5551000", "Radio", "radio"), (2, "5552000", "Flyers", "flyers"), (3, "5553000", "Website", "website")]
 TOPICS = ["Admissions", "Fees", "Timetable", "Documents", "Other"]
@@ -143,6 +149,37 @@ async def load(url: str, n: int) -> None:
         await conn.close()
 
 
+async def roll_up(url: str) -> float:
+    engine = make_engine(url)
+    try:
+        t = time.perf_counter()
+        result = await refresh(make_session_factory(engine))
+        took = time.perf_counter() - t
+        print(f"roll-up brought up to date in {took:.1f} s ({result.hours} hours stored)")
+        return took
+    finally:
+        await engine.dispose()
+
+
+async def touch_one_day(url: str) -> None:
+    """Change one call in each hour of the week's third day: 24 hours marked dirty, read raw by the report."""
+    engine = make_engine(url)
+    day = START + timedelta(days=2)
+    try:
+        async with engine.begin() as conn:
+            for h in range(24):
+                at = day + timedelta(hours=h)
+                await conn.execute(
+                    text(
+                        "UPDATE calls SET talk_s = talk_s + 1 WHERE id = (SELECT id FROM calls WHERE arrived_at >= :a"
+                        " AND arrived_at < :b AND outcome = 'answered' ORDER BY arrived_at LIMIT 1)"
+                    ),
+                    {"a": at, "b": at + timedelta(hours=1)},
+                )
+    finally:
+        await engine.dispose()
+
+
 async def measure(url: str, runs: int) -> dict[str, list[float]]:
     engine = make_engine(url)
     sessions = make_session_factory(engine)
@@ -179,11 +216,19 @@ def main() -> None:
     upgrade(args.postgres)
     if not args.no_load:
         asyncio.run(load(args.postgres, args.calls))
-    timings = asyncio.run(measure(args.postgres, args.runs))
-    for name, values in timings.items():
-        verdict = "ok" if min(values) <= 2.0 else "OVER the 2 s target"
-        print(f"{name}: " + ", ".join(f"{v:.2f} s" for v in values) + f"  (best {min(values):.2f} s: {verdict})")
-    print(json.dumps({k: round(min(v), 3) for k, v in timings.items()}))
+    out: dict[str, float] = {"roll-up catch-up s": round(asyncio.run(roll_up(args.postgres)), 1)}
+    print("every hour stored:")
+    for name, values in asyncio.run(measure(args.postgres, args.runs)).items():
+        verdict = "ok" if max(values) <= 2.0 else "OVER the 2 s target"
+        print(f"  {name}: " + ", ".join(f"{v:.2f} s" for v in values) + f"  (worst {max(values):.2f} s: {verdict})")
+        out[name] = round(max(values), 3)
+    asyncio.run(touch_one_day(args.postgres))
+    print("24 hours changed since (read from the raw rows):")
+    for name, values in asyncio.run(measure(args.postgres, args.runs)).items():
+        verdict = "ok" if max(values) <= 2.0 else "OVER the 2 s target"
+        print(f"  {name}: " + ", ".join(f"{v:.2f} s" for v in values) + f"  (worst {max(values):.2f} s: {verdict})")
+        out[f"{name}, 24 h dirty"] = round(max(values), 3)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

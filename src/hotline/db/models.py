@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -289,6 +290,8 @@ class PresenceLog(Base):
     __table_args__ = (
         CheckConstraint(_in("state", PRESENCE_STATES), name="state"),
         Index("ix_presence_log_user_at", "user_id", "at"),
+        Index("ix_presence_log_at", "at"),
+        Index("ix_presence_log_state_at", "state", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -449,6 +452,40 @@ class DialplanVersion(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     result: Mapped[str] = mapped_column(Text, default="")
     applied_at: Mapped[datetime | None]
+
+
+# --- report roll-ups ------------------------------------------------------------------------------------------------
+
+
+class ReportHour(Base):
+    """One finished hour's report building blocks (``domain.hour_stats.HourStats`` as JSON), so a week's report
+    merges 168 small rows instead of aggregating every call, registration and presence entry again.
+
+    A row is trusted only while no ``report_dirty`` range covers its hour and its ``config`` (the metric thresholds
+    it was computed with) matches the report's; otherwise the hour is computed from the raw rows.
+    """
+
+    __tablename__ = "report_hours"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, doc="hours since 1970, UTC")
+    config: Mapped[str] = mapped_column(String(200))
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime]
+
+
+class ReportDirty(Base):
+    """Hours whose raw rows changed since their roll-up was computed: ``[from_hour, to_hour]``, both inclusive.
+
+    Written by database triggers on ``calls``, ``registrations`` and ``presence_log`` (migration 0003), so every
+    write path marks them, bulk loads included. ``version`` changes on every mark: the refresher deletes a range
+    only if its version is still the one it read before computing, so a write racing a refresh is never lost.
+    """
+
+    __tablename__ = "report_dirty"
+
+    from_hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    to_hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEntry(Base):

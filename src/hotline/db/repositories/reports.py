@@ -1,28 +1,55 @@
-"""SQL for reports: counts and sums with ``GROUP BY`` in the database, ratios by ``hotline.domain.metrics``.
+"""SQL for reports: sums per UTC hour with ``GROUP BY`` in the database, kept for finished hours, ratios by
+``hotline.domain.metrics``.
 
-Scale: a period's report reads each call row a few times in aggregate queries and returns a few hundred rows at
-most (per line × UTC hour, per operator, per topic, per wait bin, per talk second), whatever the number of calls.
-The conditional counts are ``SUM(CASE …)``, portable between SQLite and PostgreSQL; the only dialect-specific
-pieces are the hour bucket, ceiling and time arithmetic, in the small helpers below.
+Scale: an hour's sums (``domain.hour_stats.HourStats``) are computed from the raw rows once — a few aggregate
+queries grouped by hour bucket and line — and stored in ``report_hours`` when the hour is over; triggers mark an
+hour dirty when one of its calls, registrations or presence entries changes (migration 0003), and the refresher
+(``services/report_rollups.py``) recomputes it. A week's report reads 168 stored hours plus, from the raw rows, only
+what is unfinished, changed or outside whole hours. The conditional counts are ``SUM(CASE …)``, portable between
+SQLite and PostgreSQL; the only dialect-specific pieces are the hour bucket and ceiling, in the helpers below.
 
-The per-call twin of every aggregate is ``metrics.add_call``; ``tests/test_reports_api.py`` checks they agree.
+The per-call twin of every aggregate is ``metrics.add_call``; ``tests/test_reports_api.py`` checks they agree,
+with and without stored hours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, case, cast, func, literal, select, text
+from sqlalchemy import Float, Integer, and_, case, cast, delete, func, literal, select, text, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
-from hotline.db.models import Call, Line, PresenceLog, Registration, Shift, ShiftBreak, Tariff, Topic, User
-from hotline.db.types import UTCDateTime
+from hotline.db.models import (
+    Call,
+    Line,
+    PresenceLog,
+    Registration,
+    ReportDirty,
+    ReportHour,
+    Shift,
+    ShiftBreak,
+    Tariff,
+    Topic,
+    User,
+)
 from hotline.domain.costs import TariffInfo
 from hotline.domain.findings import LineInfo, StaffShift
+from hotline.domain.hour_stats import (
+    DirtyRange,
+    HourStats,
+    add_values,
+    combine,
+    complete_hours_before,
+    config_key,
+    covered,
+    presence_by_hour,
+    raw_spans,
+)
 from hotline.domain.metrics import (
     UNREGISTERED,
     CallFact,
@@ -31,8 +58,8 @@ from hotline.domain.metrics import (
     Summary,
     Totals,
     build_summary,
+    hour_bucket,
     occupancy_from_seconds,
-    wrapup_rates,
 )
 
 PRESENCE_MARGIN = timedelta(days=1)
@@ -63,7 +90,7 @@ def _dialect(session: AsyncSession) -> str:
 def _hour_bucket(dialect: str, column: Any) -> ColumnElement[int]:
     if dialect == "postgresql":
         return cast(func.floor(func.extract("epoch", column) / 3600), Integer)
-    return cast(func.strftime("%s", column), Integer) / 3600  # integer division: floor for times after 1970
+    return cast(func.strftime("%s", column), Integer) // 3600  # floor for times after 1970
 
 
 def _ceil(dialect: str, column: Any) -> ColumnElement[int]:
@@ -73,84 +100,53 @@ def _ceil(dialect: str, column: Any) -> ColumnElement[int]:
     return truncated + case((column > truncated, 1), else_=0)
 
 
-def _seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[float]:
-    if dialect == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _greatest(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
-    return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
-
-
-def _least(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
-    return func.least(a, b) if dialect == "postgresql" else func.min(a, b)
-
-
-# --- the aggregate -----------------------------------------------------------------------------------------------
-
-
 def _sum(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
-def _presence_intervals(start: datetime, end: datetime) -> Any:
-    """Presence entries around the period with the time of the operator's next entry (``until``; NULL for the
-    last one): the intervals of ``metrics.presence_intervals``, in SQL."""
-    nxt = func.lead(PresenceLog.at).over(partition_by=PresenceLog.user_id, order_by=(PresenceLog.at, PresenceLog.id))
-    return (
-        select(
-            PresenceLog.user_id.label("user_id"),
-            PresenceLog.state.label("state"),
-            PresenceLog.reason.label("reason"),
-            PresenceLog.at.label("at"),
-            nxt.label("until"),
-        )
-        .where(PresenceLog.at >= start - PRESENCE_MARGIN, PresenceLog.at < end + PRESENCE_MARGIN)
-        .subquery("presence_intervals")
+async def presence_entries(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[int, str, datetime]]:
+    """(user id, state, at) of the entries made in ``[start, end)`` plus each user's entry in force at ``start``
+    (made less than ``PRESENCE_MARGIN`` before), sorted by user and time: what ``hour_stats.presence_by_hour``
+    splits. The entry in force is one index probe per user, not a scan of the day before."""
+    earlier = PresenceLog.__table__.alias("earlier")
+    in_force = (
+        select(earlier.c.id)
+        .where(earlier.c.user_id == User.id, earlier.c.at < start, earlier.c.at >= start - PRESENCE_MARGIN)
+        .order_by(earlier.c.at.desc(), earlier.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    columns = (PresenceLog.user_id, PresenceLog.state, PresenceLog.at, PresenceLog.id)
+    both = union_all(
+        select(*columns).where(PresenceLog.at >= start, PresenceLog.at < end),
+        select(*columns).where(PresenceLog.id.in_(select(in_force).select_from(User))),
+    ).subquery("entries")
+    stmt = select(both.c.user_id, both.c.state, both.c.at).order_by(both.c.user_id, both.c.at, both.c.id)
+    return [(user, state, _aware(at)) for user, state, at in (await session.execute(stmt)).all()]
 
 
-async def presence_seconds(
-    session: AsyncSession, start: datetime, end: datetime
-) -> tuple[dict[str, dict[str, float]], list[PresenceFact]]:
-    """``metrics.presence_seconds`` in SQL (operator -> state -> seconds inside the period), and the pauses (each
-    followed by a synthetic ``available`` at its end) that ``findings`` judges for overruns."""
-    dialect = _dialect(session)
-    iv = _presence_intervals(start, end)
-    lo = literal(start, UTCDateTime())
-    hi = literal(end, UTCDateTime())
-    clipped_start = _greatest(dialect, iv.c.at, lo)
-    clipped_end = _least(dialect, func.coalesce(iv.c.until, hi), hi)
-    length = case((clipped_end > clipped_start, _seconds_between(dialect, clipped_end, clipped_start)), else_=0.0)
-    stmt = (
-        select(User.username, iv.c.state, func.sum(length))
-        .join(User, User.id == iv.c.user_id)
-        .group_by(User.username, iv.c.state)
-    )
-    seconds: dict[str, dict[str, float]] = {}
-    for username, state, secs in (await session.execute(stmt)).all():
-        seconds.setdefault(username, {})[state] = float(secs or 0.0)
-    # Pauses are few: their end (the operator's next entry) is one index lookup each, not a second window pass.
+async def pauses(session: AsyncSession, start: datetime, end: datetime) -> list[PresenceFact]:
+    """The pauses around the period, each followed by a synthetic ``available`` at its end (the operator's next
+    entry): what ``findings`` judges for overruns. Pauses are few: their end is one index probe each."""
     later = PresenceLog.__table__.alias("later")
     until = (
         select(func.min(later.c.at))
         .where(later.c.user_id == PresenceLog.user_id, later.c.at > PresenceLog.at)
         .scalar_subquery()
     )
-    pauses_stmt = (
+    stmt = (
         select(User.username, PresenceLog.reason, PresenceLog.at, until)
         .join(User, User.id == PresenceLog.user_id)
         .where(PresenceLog.state == "paused", PresenceLog.at >= start - PRESENCE_MARGIN)
         .where(PresenceLog.at < end + PRESENCE_MARGIN)
         .order_by(User.username, PresenceLog.at)
     )
-    pauses: list[PresenceFact] = []
-    for username, reason, at, ended in (await session.execute(pauses_stmt)).all():
-        pauses.append(PresenceFact(username, "paused", _aware(at), reason))
+    out: list[PresenceFact] = []
+    for username, reason, at, ended in (await session.execute(stmt)).all():
+        out.append(PresenceFact(username, "paused", _aware(at), reason))
         if ended is not None:
-            pauses.append(PresenceFact(username, "available", _aware(ended)))
-    return seconds, pauses
+            out.append(PresenceFact(username, "available", _aware(ended)))
+    return out
 
 
 def _aware(at: datetime | str) -> datetime:
@@ -190,17 +186,191 @@ def _totals_columns(config: MetricsConfig, rates: dict[str, float]) -> list[Colu
     ]
 
 
-def _totals(row: Sequence[Any]) -> Totals:
-    ints = [int(v) for v in row[:11]]
-    floats = [float(v) for v in row[11:15]]
-    return Totals(*ints, *floats, int(row[15]))
-
-
 def _conditions(start: datetime, end: datetime, line_id: int | None) -> list[Any]:
     conditions: list[Any] = [Call.arrived_at >= start, Call.arrived_at < end]
     if line_id is not None:
         conditions.append(Call.line_id == line_id)
     return conditions
+
+
+async def raw_hours(
+    session: AsyncSession, start: datetime, end: datetime, config: MetricsConfig
+) -> dict[int, HourStats]:
+    """Every hour touching ``[start, end)`` computed from the raw rows (only their part inside the span): one
+    ``GROUP BY`` per kind of sum, each grouped by hour bucket and line, so a span of many hours is still five
+    queries."""
+    dialect = _dialect(session)
+    if dialect == "postgresql":
+        # JIT compiling these wide CASE aggregates costs more than it saves on a few million rows.
+        await session.execute(text("SET LOCAL jit = off"))
+    where = _conditions(start, end, None)
+    bucket = _hour_bucket(dialect, Call.arrived_at).label("bucket")
+    columns = _totals_columns(config, {})
+    hours: dict[int, HourStats] = {}
+
+    def hour(b: Any) -> HourStats:
+        return hours.setdefault(int(b), HourStats())
+
+    stmt = (
+        select(bucket, Call.line_id, Call.operator, *columns)
+        .where(*where)
+        .group_by(bucket, Call.line_id, Call.operator)
+    )
+    for row in (await session.execute(stmt)).all():
+        hour(row[0]).calls[(row[1], row[2])] = _values(row[3:])
+
+    topic_stmt = (
+        select(bucket, Call.line_id, Registration.topic_id, Call.operator, *columns)
+        .outerjoin(Registration, Registration.call_id == Call.id)
+        .where(*where, Call.outcome == "answered", Call.callback_of_id.is_(None))
+        .group_by(bucket, Call.line_id, Registration.topic_id, Call.operator)
+    )
+    for row in (await session.execute(topic_stmt)).all():
+        stats, key, values = hour(row[0]), (row[1], row[2]), _values(row[4:])
+        add_values(stats.topics, key, values)
+        if row[3] is not None:
+            stats.topic_answered[(row[1], row[2], row[3])] = int(values[_ANSWERED])
+
+    wait = func.coalesce(Call.wait_s, 0.0)
+    whens = [(wait <= literal(bound, Float), i) for i, bound in enumerate(config.wait_bins_s)]
+    binned = case(*whens, else_=len(config.wait_bins_s)).label("bin")
+    n_bins = len(config.wait_bins_s) + 1
+    wait_stmt = (
+        select(bucket, Call.line_id, Call.outcome, binned, func.count())
+        .where(*where, Call.callback_of_id.is_(None), Call.outcome.in_(("answered", "abandoned")))
+        .group_by(bucket, Call.line_id, Call.outcome, binned)
+    )
+    for b, line, outcome, index, count in (await session.execute(wait_stmt)).all():
+        hour(b).waits.setdefault((line, outcome), [0] * n_bins)[int(index)] += int(count)
+
+    secs = _ceil(dialect, Call.talk_s).label("secs")
+    talk_stmt = (
+        select(bucket, Call.line_id, secs, func.count())
+        .where(*where, Call.outcome == "answered", Call.talk_s > 0, Call.line_id.is_not(None))
+        .group_by(bucket, Call.line_id, secs)
+    )
+    for b, line, s, count in (await session.execute(talk_stmt)).all():
+        hour(b).talk.setdefault(line, {})[int(s)] = int(count)
+
+    entries = await presence_entries(session, start, end)
+    for b, seconds in presence_by_hour(entries, start, end).items():
+        hour(b).presence = seconds
+    return hours
+
+
+def _values(row: Sequence[Any]) -> list[float]:
+    return [float(v) for v in row]
+
+
+_ANSWERED = [f.name for f in fields(Totals)].index("answered")
+
+
+# --- stored hours --------------------------------------------------------------------------------------------------
+
+
+async def dirty_ranges(session: AsyncSession, first: int | None = None, last: int | None = None) -> list[DirtyRange]:
+    """The ranges of hours marked changed (by the triggers of migration 0003), optionally those touching
+    ``[first, last]``."""
+    stmt = select(ReportDirty.from_hour, ReportDirty.to_hour, ReportDirty.version)
+    if first is not None:
+        stmt = stmt.where(ReportDirty.to_hour >= first)
+    if last is not None:
+        stmt = stmt.where(ReportDirty.from_hour <= last)
+    return [DirtyRange(f, t, v) for f, t, v in (await session.execute(stmt)).all()]
+
+
+async def stored_hours(session: AsyncSession, first: int, last: int, config: MetricsConfig) -> dict[int, HourStats]:
+    stmt = select(ReportHour.hour, ReportHour.stats).where(
+        ReportHour.hour >= first, ReportHour.hour <= last, ReportHour.config == config_key(config)
+    )
+    return {h: HourStats.from_json(stats) for h, stats in (await session.execute(stmt)).all()}
+
+
+async def stored_hour_numbers(session: AsyncSession, config: MetricsConfig) -> set[int]:
+    stmt = select(ReportHour.hour).where(ReportHour.config == config_key(config))
+    return set((await session.scalars(stmt)).all())
+
+
+async def store_hours(session: AsyncSession, hours: dict[int, HourStats], config: MetricsConfig, now: datetime) -> None:
+    """Insert or replace finished hours' stats."""
+    if not hours:
+        return
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    stmt = insert(ReportHour)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ReportHour.hour],
+        set_={"config": stmt.excluded.config, "stats": stmt.excluded.stats, "computed_at": stmt.excluded.computed_at},
+    )
+    key = config_key(config)
+    rows = [{"hour": h, "config": key, "stats": s.to_json(), "computed_at": now} for h, s in hours.items()]
+    await session.execute(stmt, rows)
+
+
+async def clear_dirty(session: AsyncSession, ranges: Sequence[DirtyRange]) -> int:
+    """Delete the ranges whose version is still the one read: a range marked again meanwhile stays. Returns how
+    many were deleted."""
+    deleted = 0
+    for d in ranges:
+        result = await session.execute(
+            delete(ReportDirty).where(
+                ReportDirty.from_hour == d.first, ReportDirty.to_hour == d.last, ReportDirty.version == d.version
+            )
+        )
+        deleted += result.rowcount or 0  # type: ignore[attr-defined]
+    return deleted
+
+
+async def narrow_dirty(session: AsyncSession, narrowed: Sequence[tuple[DirtyRange, int]]) -> None:
+    """Replace each mark by its part from the given hour on, unless it was marked again meanwhile."""
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    for d, first in narrowed:
+        if await clear_dirty(session, [d]):
+            stmt = insert(ReportDirty).values(from_hour=first, to_hour=d.last, version=d.version)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[ReportDirty.from_hour, ReportDirty.to_hour],
+                    set_={"version": ReportDirty.version + 1},
+                )
+            )
+
+
+async def oldest_data_hour(session: AsyncSession) -> int | None:
+    """The hour of the oldest call or presence entry: where the roll-up starts."""
+    first_call = await session.scalar(select(func.min(Call.arrived_at)))
+    first_presence = await session.scalar(select(func.min(PresenceLog.at)))
+    known = [_aware(t) for t in (first_call, first_presence) if t is not None]
+    return hour_bucket(min(known)) if known else None
+
+
+async def period_hours(
+    session: AsyncSession, start: datetime, end: datetime, config: MetricsConfig, now: datetime
+) -> dict[int, HourStats]:
+    """The stats of every hour touching ``[start, end)``: finished, unchanged hours from ``report_hours``, the
+    rest (partial hours at the edges, the current hour, hours marked dirty or never stored) from the raw rows.
+
+    The dirty marks are read before the stored hours: a refresh committing in between then either left the mark
+    (its hour is recomputed here) or stored the new stats with it (read next)."""
+    first, last = hour_bucket(start), hour_bucket(end - timedelta(microseconds=1))
+    finished_before = complete_hours_before(now)
+    dirty = covered(((d.first, d.last) for d in await dirty_ranges(session, first, last)), first, last)
+    stored = {
+        h: stats
+        for h, stats in (await stored_hours(session, first, min(last, finished_before - 1), config)).items()
+        if h not in dirty
+    }
+    hours = dict(stored)
+    for lo, hi in raw_spans(start, end, set(stored)):
+        span = await raw_hours(session, datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC), config)
+        hours.update(span)
+    return hours
+
+
+async def usernames(session: AsyncSession) -> dict[int, str]:
+    return {i: name for i, name in (await session.execute(select(User.id, User.username))).all()}
+
+
+async def topic_names(session: AsyncSession) -> dict[int, str]:
+    return {i: name for i, name in (await session.execute(select(Topic.id, Topic.name))).all()}
 
 
 async def summary(
@@ -211,100 +381,33 @@ async def summary(
     tz: tzinfo = UTC,
     line_id: int | None = None,
     config: MetricsConfig = MetricsConfig(),  # noqa: B008
+    now: datetime | None = None,
 ) -> tuple[Summary, dict[int, dict[int, int]], list[PresenceFact]]:
-    """Every metric over calls arrived in ``[start, end)`` (of one line, or all), aggregated in SQL.
+    """Every metric over calls arrived in ``[start, end)`` (of one line, or all), from the period's hours.
 
     Returns the summary, the talk-time histogram per line (for costs) and the operators' pauses (for findings).
     """
-    dialect = _dialect(session)
-    if dialect == "postgresql":
-        # JIT compiling these wide CASE aggregates costs more than it saves on a few million rows.
-        await session.execute(text("SET LOCAL jit = off"))
-    conditions = _conditions(start, end, line_id)
-    seconds, pauses = await presence_seconds(session, start, end)
-    answered_stmt = (
-        select(Call.operator, func.count())
-        .where(*_conditions(start, end, None), Call.outcome == "answered", Call.callback_of_id.is_(None))
-        .where(Call.operator.is_not(None))
-        .group_by(Call.operator)
-    )
-    answered = {op: int(n) for op, n in (await session.execute(answered_stmt)).all()}
-    columns = _totals_columns(config, wrapup_rates(seconds, answered))
-
-    def base(*keys: Any) -> Any:
-        return select(*keys, *columns).select_from(Call)
-
-    bucket = _hour_bucket(dialect, Call.arrived_at).label("bucket")
-    by_line: dict[int | None, Totals] = {}
-    by_hour: dict[int, Totals] = {}
-    by_operator: dict[str, Totals] = {}
-    # One scan for three breakdowns: line × hour × operator (a few thousand groups a week), rolled up here.
-    stmt = base(Call.line_id, bucket, Call.operator).where(*conditions).group_by(Call.line_id, bucket, Call.operator)
-    for row in (await session.execute(stmt)).all():
-        line, b, op = row[0], int(row[1]), row[2]
-        t = _totals(row[3:])
-        by_line[line] = by_line[line] + t if line in by_line else t
-        by_hour[b] = by_hour[b] + t if b in by_hour else t
-        if op is not None:
-            by_operator[op] = by_operator[op] + t if op in by_operator else t
-
-    topic_stmt = (
-        base(Topic.name)
-        .outerjoin(Registration, Registration.call_id == Call.id)
-        .outerjoin(Topic, Topic.id == Registration.topic_id)
-        .where(*conditions, Call.outcome == "answered", Call.callback_of_id.is_(None))
-        .group_by(Topic.name)
-    )
+    hours = await period_hours(session, start, end, config, now or datetime.now(UTC))
+    n_bins = len(config.wait_bins_s) + 1
+    combined = combine(hours, usernames=await usernames(session), n_bins=n_bins, line_id=line_id)
+    names = await topic_names(session)
     by_topic: dict[str, Totals] = {}
-    for row in (await session.execute(topic_stmt)).all():
-        key = row[0] or UNREGISTERED
-        by_topic[key] = by_topic[key] + _totals(row[1:]) if key in by_topic else _totals(row[1:])
-
-    waits = await _wait_histogram(session, conditions, config)
-    talk = await _talk_histogram(session, dialect, conditions)
+    for topic_id, t in combined.by_topic_id.items():
+        key = names.get(topic_id, UNREGISTERED) if topic_id is not None else UNREGISTERED
+        by_topic[key] = by_topic[key] + t if key in by_topic else t
     result = build_summary(
         start=start,
         end=end,
         tz=tz,
         config=config,
-        by_line=by_line,
-        by_operator=by_operator,
+        by_line=combined.by_line,
+        by_operator=combined.by_operator,
         by_topic=by_topic,
-        by_hour=by_hour,
-        waits=waits,
-        occupancy=occupancy_from_seconds(seconds),
+        by_hour=combined.by_hour,
+        waits=combined.waits,
+        occupancy=occupancy_from_seconds(combined.seconds),
     )
-    return result, talk, pauses
-
-
-async def _wait_histogram(session: AsyncSession, conditions: list[Any], config: MetricsConfig) -> dict[str, list[int]]:
-    wait = func.coalesce(Call.wait_s, 0.0)
-    whens = [(wait <= literal(bound, Float), i) for i, bound in enumerate(config.wait_bins_s)]
-    binned = case(*whens, else_=len(config.wait_bins_s)).label("bin")
-    stmt = (
-        select(Call.outcome, binned, func.count())
-        .where(*conditions, Call.callback_of_id.is_(None), Call.outcome.in_(("answered", "abandoned")))
-        .group_by(Call.outcome, binned)
-    )
-    n_bins = len(config.wait_bins_s) + 1
-    out = {"answered": [0] * n_bins, "abandoned": [0] * n_bins}
-    for outcome, index, count in (await session.execute(stmt)).all():
-        out[outcome][int(index)] += int(count)
-    return out
-
-
-async def _talk_histogram(session: AsyncSession, dialect: str, conditions: list[Any]) -> dict[int, dict[int, int]]:
-    """line id -> {ceil(talk seconds): calls}: what ``costs.usage_cost`` bills, for any increment."""
-    secs = _ceil(dialect, Call.talk_s).label("secs")
-    stmt = (
-        select(Call.line_id, secs, func.count())
-        .where(*conditions, Call.outcome == "answered", Call.talk_s > 0, Call.line_id.is_not(None))
-        .group_by(Call.line_id, secs)
-    )
-    out: dict[int, dict[int, int]] = {}
-    for line_id, s, count in (await session.execute(stmt)).all():
-        out.setdefault(line_id, {})[int(s)] = int(count)
-    return out
+    return result, combined.talk, await pauses(session, start, end)
 
 
 # --- context: presence, shifts, lines, tariffs -------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""Keeps ``report_hours`` up to date: finished hours never stored, and hours the triggers marked changed, are
+computed from the raw rows and stored, oldest first, a bounded number of hours per transaction.
+
+Reports stay correct without it (an hour not stored, or marked, is computed from the raw rows at report time); it
+only makes them fast. With several processes on PostgreSQL, one refresh runs at a time (a transaction-level
+advisory lock; the others skip their turn). A mark is cleared only if it was not renewed while its hours were being
+computed (``report_dirty.version``), so a write racing a refresh is recomputed next time, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.db.repositories import reports as repo
+from hotline.domain.hour_stats import HourStats, complete_hours_before, hour_runs, refresh_plan
+from hotline.domain.metrics import MetricsConfig
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = int.from_bytes(hashlib.blake2b(b"hotline-report-refresh", digest_size=8).digest(), "big", signed=True)
+HOUR_S = 3600
+
+
+@dataclass
+class RefreshResult:
+    hours: int = 0
+    """hours computed and stored"""
+    cleared: int = 0
+    """dirty marks cleared"""
+    skipped: bool = False
+    """another process was refreshing"""
+
+
+async def refresh_once(
+    session: AsyncSession, *, config: MetricsConfig, now: datetime, max_hours: int = 48
+) -> tuple[RefreshResult, bool]:
+    """One bounded step, in the caller's transaction; returns what it did and whether work is left."""
+    result = RefreshResult()
+    postgresql = session.bind.dialect.name == "postgresql"
+    if postgresql and not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}):
+        result.skipped = True
+        return result, False
+    before = complete_hours_before(now)
+    dirty = await repo.dirty_ranges(session)  # read before the rows they mark: see repo.period_hours
+    plan = refresh_plan(
+        first=await repo.oldest_data_hour(session),
+        before=before,
+        stored=await repo.stored_hour_numbers(session, config),
+        dirty=dirty,
+        max_hours=max_hours,
+    )
+    if not plan.todo:
+        return result, False
+    computed = {}
+    for first, last in hour_runs(plan.todo):
+        span = await repo.raw_hours(
+            session, datetime.fromtimestamp(first * HOUR_S, UTC), datetime.fromtimestamp((last + 1) * HOUR_S, UTC),
+            config,
+        )  # fmt: skip
+        computed |= {h: span.get(h) or HourStats() for h in range(first, last + 1)}
+    await repo.store_hours(session, computed, config, now)
+    result.hours = len(computed)
+    result.cleared = await repo.clear_dirty(session, plan.cleared)
+    await repo.narrow_dirty(session, plan.narrowed)
+    return result, len(plan.todo) == max_hours
+
+
+async def refresh(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    config: MetricsConfig = MetricsConfig(),  # noqa: B008
+    now: datetime | None = None,
+    max_hours: int = 48,
+) -> RefreshResult:
+    """Refresh until nothing is left (each step its own transaction, so writers never wait long)."""
+    total = RefreshResult()
+    while True:
+        async with sessions() as session, session.begin():
+            step, more = await refresh_once(session, config=config, now=now or datetime.now(UTC), max_hours=max_hours)
+        total.hours += step.hours
+        total.cleared += step.cleared
+        total.skipped = total.skipped or step.skipped
+        if not more:
+            return total
+
+
+class ReportRefresher:
+    """Runs :func:`refresh` every ``interval_s`` seconds in the background; a failure is logged and retried at the
+    next turn (reports fall back to the raw rows meanwhile)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        interval_s: float,
+        *,
+        config: MetricsConfig = MetricsConfig(),  # noqa: B008
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessions = sessions
+        self.interval_s = interval_s
+        self.config = config
+        self.clock = clock
+        self.runs = 0
+        self.failures = 0
+        self.last: RefreshResult | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="report-refresher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.last = await refresh(self.sessions, config=self.config, now=self.clock())
+                self.runs += 1
+                if self.last.hours:
+                    log.info("report roll-up: %d hours stored, %d marks cleared", self.last.hours, self.last.cleared)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                log.exception("report roll-up refresh failed; reports use the raw rows until the next turn")
+            await asyncio.sleep(self.interval_s)
