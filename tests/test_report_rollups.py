@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -240,3 +241,16 @@ async def test_only_changes_that_alter_a_report_mark_an_hour(sessions: async_ses
         await session.execute(update(Call).where(Call.id == call_id).values(operator="someone else"))
         await session.commit()
         assert len(await repo.dirty_ranges(session)) == 1
+
+
+async def test_presence_summed_in_sql_equals_the_per_entry_split(sessions: async_sessionmaker[AsyncSession]) -> None:
+    demo = await generate_demo_week(sessions, start=WEEK_START, seed=9, timezone="UTC")
+    start, end = demo.start + timedelta(hours=30, minutes=17), demo.start + timedelta(days=3, minutes=41)
+    async with sessions() as session:
+        in_sql = await repo.presence_hours(session, start, end)
+        per_entry = presence_by_hour(await repo.presence_entries(session, start, end), start, end)
+    assert in_sql.keys() == per_entry.keys() and len(in_sql) > 24
+    for hour, seconds in per_entry.items():
+        assert in_sql[hour].keys() == seconds.keys()
+        for key, value in seconds.items():
+            assert in_sql[hour][key] == pytest.approx(value, abs=0.01), (hour, key)

@@ -11,6 +11,9 @@ the AMI listener's upserts, the console's registrations, presence changes, admin
 
 A presence entry changes the intervals from its own hour to the hour of the operator's next entry (or, when it is
 the latest, every hour after it: those are not finished and so never cached).
+
+A later migration that rebuilds one of these tables on SQLite (Alembic batch mode "recreate") drops its triggers and
+must create them again; ``tests/test_report_rollups.py`` fails if a change no longer marks its hour.
 """
 
 from __future__ import annotations

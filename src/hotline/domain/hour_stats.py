@@ -111,13 +111,18 @@ def presence_by_hour(
         nxt = rows[i + 1] if i + 1 < len(rows) and rows[i + 1][0] == user else None
         s = max(at.timestamp(), lo)
         e = min(nxt[2].timestamp(), hi) if nxt is not None else hi
-        while e > s:
-            bucket = int(s // HOUR_S)
-            cut = min(e, (bucket + 1) * HOUR_S)
-            hour = out.setdefault(bucket, {})
-            hour[(user, state)] = hour.get((user, state), 0.0) + (cut - s)
-            s = cut
+        add_interval(out, (user, state), s, e)
     return out
+
+
+def add_interval(out: dict[int, dict[Any, float]], key: Any, s: float, e: float) -> None:
+    """Add the seconds of ``[s, e)`` (epoch seconds) to ``out[hour][key]``, split at hour boundaries."""
+    while e > s:
+        bucket = int(s // HOUR_S)
+        cut = min(e, (bucket + 1) * HOUR_S)
+        hour = out.setdefault(bucket, {})
+        hour[key] = hour.get(key, 0.0) + (cut - s)
+        s = cut
 
 
 @dataclass

@@ -114,6 +114,14 @@ class ReportRefresher:
         self.last: RefreshResult | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def status(self) -> dict[str, object]:
+        """For ``/health``: a refresher that keeps failing leaves reports correct but slow."""
+        return {
+            "roll_up_runs": self.runs,
+            "roll_up_failures": self.failures,
+            "last_hours_stored": None if self.last is None else self.last.hours,
+        }
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="report-refresher")
 

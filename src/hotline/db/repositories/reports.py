@@ -40,14 +40,15 @@ from hotline.db.models import (
 from hotline.domain.costs import TariffInfo
 from hotline.domain.findings import LineInfo, StaffShift
 from hotline.domain.hour_stats import (
+    HOUR_S,
     DirtyRange,
     HourStats,
+    add_interval,
     add_values,
     combine,
     complete_hours_before,
     config_key,
     covered,
-    presence_by_hour,
     raw_spans,
 )
 from hotline.domain.metrics import (
@@ -104,10 +105,9 @@ def _sum(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
-async def presence_entries(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[int, str, datetime]]:
-    """(user id, state, at) of the entries made in ``[start, end)`` plus each user's entry in force at ``start``
-    (made less than ``PRESENCE_MARGIN`` before), sorted by user and time: what ``hour_stats.presence_by_hour``
-    splits. The entry in force is one index probe per user, not a scan of the day before."""
+def _presence_entries(start: datetime, end: datetime) -> Any:
+    """The entries made in ``[start, end)`` plus each user's entry in force at ``start`` (made less than
+    ``PRESENCE_MARGIN`` before). The entry in force is one index probe per user, not a scan of the day before."""
     earlier = PresenceLog.__table__.alias("earlier")
     in_force = (
         select(earlier.c.id)
@@ -117,10 +117,16 @@ async def presence_entries(session: AsyncSession, start: datetime, end: datetime
         .scalar_subquery()
     )
     columns = (PresenceLog.user_id, PresenceLog.state, PresenceLog.at, PresenceLog.id)
-    both = union_all(
+    return union_all(
         select(*columns).where(PresenceLog.at >= start, PresenceLog.at < end),
         select(*columns).where(PresenceLog.id.in_(select(in_force).select_from(User))),
-    ).subquery("entries")
+    )
+
+
+async def presence_entries(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[int, str, datetime]]:
+    """(user id, state, at) of :func:`_presence_entries`, sorted by user and time: what
+    ``hour_stats.presence_by_hour`` takes (the per-entry twin of :func:`presence_hours`, for tests)."""
+    both = _presence_entries(start, end).subquery("entries")
     stmt = select(both.c.user_id, both.c.state, both.c.at).order_by(both.c.user_id, both.c.at, both.c.id)
     return [(user, state, _aware(at)) for user, state, at in (await session.execute(stmt)).all()]
 
@@ -252,10 +258,64 @@ async def raw_hours(
     for b, line, s, count in (await session.execute(talk_stmt)).all():
         hour(b).talk.setdefault(line, {})[int(s)] = int(count)
 
-    entries = await presence_entries(session, start, end)
-    for b, seconds in presence_by_hour(entries, start, end).items():
+    for b, seconds in (await presence_hours(session, start, end)).items():
         hour(b).presence = seconds
     return hours
+
+
+def _epoch(dialect: str, column: Any) -> ColumnElement[float]:
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", column), Float)
+    # julianday() is good to about a millisecond: rounded to it, an hour boundary stays exactly on the hour.
+    return func.round((func.julianday(column) - 2440587.5) * 86400.0, 3)
+
+
+async def presence_hours(
+    session: AsyncSession, start: datetime, end: datetime
+) -> dict[int, dict[tuple[int, str], float]]:
+    """``hour_stats.presence_by_hour`` with the sums done in SQL: the intervals inside one hour (nearly all: a
+    state lasts minutes) are summed per hour, user and state by the database; the few that cross an hour boundary
+    come back one by one and are split here."""
+    dialect = _dialect(session)
+    entries = _presence_entries(start, end).subquery("entries")
+    nxt = func.lead(entries.c.at).over(partition_by=entries.c.user_id, order_by=(entries.c.at, entries.c.id))
+    lo, hi = start.timestamp(), end.timestamp()
+    at_s, next_s = _epoch(dialect, entries.c.at), _epoch(dialect, nxt)
+    iv = select(
+        entries.c.user_id.label("user_id"),
+        entries.c.state.label("state"),
+        _greatest(dialect, at_s, literal(lo, Float)).label("s"),
+        _least(dialect, func.coalesce(next_s, literal(hi, Float)), literal(hi, Float)).label("e"),
+    ).subquery("intervals")
+    bucket = (
+        cast(func.floor(iv.c.s / float(HOUR_S)), Integer)
+        if dialect == "postgresql"
+        else cast(iv.c.s / float(HOUR_S), Integer)
+    ).label("bucket")
+    inside = iv.c.e <= (bucket + 1) * float(HOUR_S)
+    multi_s = case((inside, -1.0), else_=iv.c.s).label("multi_s")
+    multi_e = case((inside, -1.0), else_=iv.c.e).label("multi_e")
+    stmt = (
+        select(bucket, iv.c.user_id, iv.c.state, multi_s, multi_e, func.sum(iv.c.e - iv.c.s))
+        .where(iv.c.e > iv.c.s)
+        .group_by(bucket, iv.c.user_id, iv.c.state, multi_s, multi_e)
+    )
+    out: dict[int, dict[tuple[int, str], float]] = {}
+    for b, user, state, s, e, total in (await session.execute(stmt)).all():
+        if s < 0:
+            hour = out.setdefault(int(b), {})
+            hour[(user, state)] = hour.get((user, state), 0.0) + float(total)
+        else:
+            add_interval(out, (user, state), float(s), float(e))
+    return out
+
+
+def _greatest(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
+
+
+def _least(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.least(a, b) if dialect == "postgresql" else func.min(a, b)
 
 
 def _values(row: Sequence[Any]) -> list[float]:
