@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hotline.api.schemas.calls import CallOut, CallPage
 from hotline.db.models import Call, CallEvent, Line, OperatorLine
+from hotline.db.repositories.calls import encode_cursor
 from hotline.users import create_user
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -135,3 +138,40 @@ async def test_one_call_with_its_timeline(
     missing = await client.get("/api/calls/999999", headers=headers)
     assert missing.status_code == 404 and missing.json()["error_id"] == "not-found"
     assert (await client.get("/api/calls/live", headers=headers)).json() == []
+
+
+async def test_the_list_is_byte_for_byte_what_the_response_model_sends(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The list is serialised from plain rows; it must be exactly the JSON of ``CallPage`` over the same calls."""
+    await seed(sessions)
+    async with sessions() as session:
+        session.add(
+            Call(pbx_id="pbx2", linkedid="9.1", line_id=1, number="5551000", caller_number="0700000000",
+                 caller_name="Ion Pop", arrived_at=T0 + timedelta(hours=2, microseconds=123456),
+                 queued_at=T0 + timedelta(hours=2, seconds=1), answered_at=T0 + timedelta(hours=2, seconds=9.5),
+                 ended_at=T0 + timedelta(hours=2, seconds=70), wait_s=8.5, talk_s=float("nan"), operator="ana",
+                 rang=["mihai", "ana"], outcome="answered", route="queue", queue="hotline-1", hangup_cause=16,
+                 transferred_to="201", overflow_to="0800000000", recording_path="/var/rec/9.1.wav",
+                 end_inferred=True, seen_first_in_resync=True)
+        )  # fmt: skip
+        await session.commit()
+    headers = await login(client, "boss")
+    response = await client.get("/api/calls", params={"limit": 5}, headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    async with sessions() as session:
+        rows = list(await session.scalars(select(Call).order_by(Call.arrived_at.desc(), Call.id.desc()).limit(6)))
+    expected = CallPage(
+        items=[CallOut.model_validate(r) for r in rows[:5]], next_cursor=encode_cursor(rows[4].arrived_at, rows[4].id)
+    )
+    assert response.content == expected.model_dump_json().encode()
+    first = response.json()["items"][0]
+    assert first["linkedid"] == "9.1" and first["talk_s"] is None and first["arrived_at"].endswith(".123456Z")
+
+
+async def test_the_fast_endpoints_keep_their_documented_response_models(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    listed = paths["/api/calls"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/CallPage"}
+    live = paths["/api/calls/live"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert live["type"] == "array" and live["items"] == {"$ref": "#/components/schemas/LiveCallOut"}

@@ -95,6 +95,18 @@ def test_outdated_schema_is_refused(tmp_path: Path) -> None:
     assert "hotline migrate" in result.stderr
 
 
+def test_several_workers_need_postgresql_and_a_real_pbx(tmp_path: Path) -> None:
+    """SQLite has no listener lease, and each worker would start its own simulator: refused before anything runs."""
+    on_sqlite = _run(["serve", "--port", str(_free_port()), "--workers", "2"], _env(tmp_path, HOTLINE_AMI__HOST="pbx"))
+    assert on_sqlite.returncode == 2 and "Traceback" not in on_sqlite.stderr
+    assert "--workers 2 needs PostgreSQL" in on_sqlite.stderr
+    postgres = "postgresql+asyncpg://nobody@127.0.0.1:1/nothing"
+    simulated = _run(["serve", "--workers", "2"], _env(tmp_path, HOTLINE_DATABASE_URL=postgres))
+    assert simulated.returncode == 2 and "needs a real PBX" in simulated.stderr
+    by_env = _run(["serve"], _env(tmp_path, HOTLINE_API_WORKERS="3"))
+    assert by_env.returncode == 2 and "--workers 3 needs PostgreSQL" in by_env.stderr
+
+
 def test_port_in_use_is_reported(tmp_path: Path) -> None:
     env = _env(tmp_path)
     with socket.socket() as busy:
@@ -124,7 +136,8 @@ def test_serve_answers_health_and_records_simulated_calls(tmp_path: Path) -> Non
                 response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
                 body = response.json()
                 pbx = body.get("pbx", {}).get("pbx1", {})
-                if response.status_code == 200 and pbx.get("calls_written", 0) > 0:
+                refreshed = body.get("reports", {}).get("roll_up_runs", 0) >= 1
+                if response.status_code == 200 and pbx.get("calls_written", 0) > 0 and refreshed:
                     break
             except httpx.HTTPError:
                 pass
@@ -132,6 +145,8 @@ def test_serve_answers_health_and_records_simulated_calls(tmp_path: Path) -> Non
                 break
             time.sleep(0.3)
         assert body is not None and body["status"] == "ok", proc.stdout.read() if proc.poll() is not None else body
+        assert body["pbx"]["pbx1"]["calls_written"] > 0
+        assert body["reports"]["roll_up_runs"] >= 1 and body["reports"]["roll_up_failures"] == 0
     finally:
         proc.terminate()
         proc.wait(timeout=20)

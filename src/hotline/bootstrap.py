@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from hotline.auth.cache import TokenCache
 from hotline.auth.ratelimit import LoginLimiter
 from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import current_revision, head_revision, upgrade
@@ -38,6 +39,8 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     pbx: dict[str, Any] = field(default_factory=dict)
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    #: Token hash -> Principal for a few seconds (api/security.py); per process, see auth/cache.py.
+    principals: TokenCache[Any] = field(default_factory=lambda: TokenCache(0.0))
     listeners: dict[str, CallListener] = field(default_factory=dict)
     simulator: Any = None
     #: Called with each CallListener when this process starts listening to a PBX (routing sync, push hooks).
@@ -48,7 +51,13 @@ class Runtime:
     routing: dict[str, RoutingSync] = field(default_factory=dict)
     #: Called after a committed admin edit, with the entity name ("line", "hours", ...).
     config_changed_hooks: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
+    #: Stores finished hours' report sums (services/report_rollups.py); None when services are not started.
+    report_refresher: Any = None
     _stoppers: list[Stopper] = field(default_factory=list)
+
+    def pbx_ids(self) -> list[str]:
+        """Every PBX configured, whether this process listens to it or another one does."""
+        return [self.settings.ami.id, *(pbx.id for pbx in self.settings.extra_pbxs)]
 
     def on_stop(self, stopper: Stopper) -> None:
         self._stoppers.append(stopper)
@@ -85,10 +94,26 @@ async def build_runtime(settings: Settings, *, start_services: bool = True) -> R
     except BaseException:
         await engine.dispose()
         raise
-    runtime = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        principals=TokenCache(settings.auth_cache_s),
+    )
     if start_services:
         await start_pbx_services(runtime)
+        start_report_refresher(runtime)
     return runtime
+
+
+def start_report_refresher(runtime: Runtime) -> None:
+    """Keep the reports' hourly roll-up current in the background (services/report_rollups.py)."""
+    from hotline.services.report_rollups import ReportRefresher
+
+    refresher = ReportRefresher(runtime.sessions, runtime.settings.report_refresh_s)
+    refresher.start()
+    runtime.report_refresher = refresher
+    runtime.on_stop(refresher.stop)
 
 
 async def start_pbx_services(runtime: Runtime) -> None:

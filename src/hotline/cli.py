@@ -13,6 +13,7 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,6 +23,9 @@ from hotline.settings import Settings, load_settings
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("hotline")
 
@@ -88,25 +92,67 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def _check_workers(settings: Settings, workers: int) -> None:
+    """Several workers need what makes several processes safe: PostgreSQL's listener lease and a real PBX."""
+    if workers <= 1:
+        return
+    if settings.is_sqlite:
+        raise CliError(
+            f"--workers {workers} needs PostgreSQL: on SQLite there is no listener lease, so every worker would "
+            "follow the PBX and record each call several times (and SQLite takes one writer at a time). "
+            "Use --workers 1, or HOTLINE_DATABASE_URL=postgresql+asyncpg://...",
+            EXIT_USAGE,
+        )
+    if settings.ami.simulated:
+        raise CliError(
+            f"--workers {workers} needs a real PBX (HOTLINE_AMI__HOST): the built-in simulator lives inside one "
+            "process, and each worker would start its own. Use --workers 1 with the simulator.",
+            EXIT_USAGE,
+        )
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``hotline serve --workers N`` process. Uvicorn starts the workers as new interpreters and
+    calls this in each, so each reads the same HOTLINE_* settings (and .env) as the command did, and runs its own
+    lifespan: engine, console push, and a bid for each PBX's listener lease (one worker wins each)."""
+    from hotline.api.app import create_app
+
+    settings = _settings()
+    _configure_logging(settings)
+    return create_app(settings, tune_gc=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hotline.api.app import create_app
 
-    settings = _settings(api_host=args.host, api_port=args.port)
+    settings = _settings(api_host=args.host, api_port=args.port, api_workers=args.workers)
+    _check_workers(settings, settings.api_workers)
     _configure_logging(settings)
     asyncio.run(_check_database(settings))
     _check_port_free(settings.api_host, settings.api_port)
     where = "the built-in PBX simulator" if settings.ami.simulated else f"Asterisk at {settings.ami.host}"
     log.info(
-        "hotline %s serving on http://%s:%s (PBX: %s)",
+        "hotline %s serving on http://%s:%s with %d worker(s) (PBX: %s)",
         __version__,
         settings.api_host,
         settings.api_port,
+        settings.api_workers,
         where,
     )
+    if settings.api_workers > 1:
+        uvicorn.run(
+            "hotline.cli:worker_app",
+            factory=True,
+            workers=settings.api_workers,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=settings.log_level.lower(),
+        )
+        return EXIT_OK
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, tune_gc=True),
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
@@ -243,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API, the AMI listener and the scheduler in one process")
     serve.add_argument("--host", help="address to bind (default HOTLINE_API_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default HOTLINE_API_PORT, 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="API processes sharing the port (default HOTLINE_API_WORKERS, 1); more than 1 needs PostgreSQL and a "
+        "real PBX",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the latest revision")

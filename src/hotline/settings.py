@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     leader_poll_s: float = Field(default=2.0, gt=0, le=60, description="how often a standby process tries to lead")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes `hotline serve` starts; more than 1 needs PostgreSQL"
+    )
     timezone: str = "UTC"
     dialplan_dir: Path = Path("var/dialplan")
     recordings_dir: Path = Path("var/recordings")
@@ -75,6 +78,19 @@ class Settings(BaseSettings):
         description="redis://host:6379/0 to share live console push between several hotline processes",
     )
     token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    auth_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="how long a process remembers a checked token (0: look it up on every request); a token "
+        "revoked by another process is refused here at most this much later",
+    )
+    report_refresh_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="how often finished hours' report sums are stored (reports read them instead of every call)",
+    )
     simulator_calls_per_hour: float = Field(default=120.0, gt=0, le=100_000)
 
     @field_validator("database_url")

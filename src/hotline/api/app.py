@@ -12,14 +12,19 @@ from hotline.api.errors import install_error_handlers
 from hotline.api.limits import BodyLimitMiddleware
 from hotline.api.routers import admin, auth, calls, console, dialplan, health, pbx, reports, routing
 from hotline.bootstrap import build_runtime
+from hotline.gc_tuning import tune_after_startup
 from hotline.settings import Settings
 
 
-def create_app(settings: Settings, *, start_services: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, start_services: bool = True, tune_gc: bool = False) -> FastAPI:
+    """``tune_gc``: set by ``hotline serve`` only (see :mod:`hotline.gc_tuning`); it changes the whole process."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await build_runtime(settings, start_services=start_services)
         app.state.runtime = runtime
+        if tune_gc:
+            tune_after_startup()
         try:
             yield
         finally:

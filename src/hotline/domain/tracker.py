@@ -26,7 +26,7 @@ What Asterisk does that a reader would not guess (all seen in ``../shared/ami-ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -310,6 +310,11 @@ class CallTracker:
     def live_calls(self) -> list[CallRecord]:
         """Copies of the records of the calls in progress, in the order the tracker met them."""
         return [_copy(call.rec) for call in self._calls.values()]
+
+    def live_records(self) -> Iterator[CallRecord]:
+        """The records of the calls in progress themselves, not copies: for a reader that is done with them before
+        the next event is handled (they keep changing), e.g. an API response built without awaiting."""
+        return (call.rec for call in self._calls.values())
 
     # ------------------------------------------------------------------ helpers
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from hotline.api.deps import RuntimeDep, SessionDep
 from hotline.api.schemas.auth import LoginIn, TokenOut, UserOut
-from hotline.api.security import AnyUser
+from hotline.api.security import AnyUser, forget_after_commit
 from hotline.auth.passwords import verify_password
 from hotline.auth.tokens import new_token, token_hash
 from hotline.db.models import ApiToken, User
@@ -56,10 +56,11 @@ async def login(body: LoginIn, request: Request, session: SessionDep, runtime: R
 
 
 @router.post("/auth/logout", status_code=204, summary="Revoke the token used for this request")
-async def logout(principal: AnyUser, session: SessionDep) -> None:
+async def logout(principal: AnyUser, session: SessionDep, runtime: RuntimeDep) -> None:
     token = await session.get(ApiToken, principal.token_id)
     if token is not None:
         token.revoked_at = datetime.now(UTC)
+    forget_after_commit(session, runtime, token_id=principal.token_id)
 
 
 @router.get("/me", response_model=UserOut, summary="The signed-in user")

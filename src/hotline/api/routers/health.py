@@ -50,4 +50,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
         "database": database,
         "pbx": pbx,
     }
+    refresher = runtime.report_refresher
+    if refresher is not None:
+        body["reports"] = refresher.status()
     return JSONResponse(body, status_code=200 if healthy else 503)

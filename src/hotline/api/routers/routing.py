@@ -29,7 +29,6 @@ from hotline.bootstrap import Runtime
 from hotline.db import after_commit
 from hotline.db.models import User
 from hotline.db.repositories import routing as routing_repo
-from hotline.db.repositories import users as users_repo
 from hotline.domain.hours import evaluate
 from hotline.domain.routing import queue_name
 from hotline.domain.shifts import Presence, PresenceState, transition
@@ -114,7 +113,7 @@ async def line_status(line_id: IdPath, principal: AnyUser, session: SessionDep, 
     line = await routing_repo.get_line(session, line_id)
     if line is None:
         raise NotFound(f"no line with id {line_id}", details={"line": line_id})
-    if not principal.is_staff and line_id not in await users_repo.line_ids_of(session, principal.user_id):
+    if not principal.is_staff and line_id not in (principal.line_ids or ()):
         raise Forbidden("You do not serve this line.", details={"line": line_id})
     schedule = (await routing_repo.schedules(session, [line_id], include_inactive=True))[line_id]
     if isinstance(schedule, str):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hotline.db.models import Call, CallEvent, Line
 from hotline.domain.calls import CallRecord, Outcome, TimelineEntry
@@ -138,7 +139,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ValueError("invalid cursor") from exc
 
 
-def filter_conditions(flt: CallFilter, line_ids: set[int] | None = None) -> list[Any]:
+def filter_conditions(flt: CallFilter, line_ids: AbstractSet[int] | None = None) -> list[Any]:
     """The WHERE conditions of a call filter (shared by the list and the export); ``line_ids`` limits to lines."""
     conditions: list[Any] = []
     if flt.line_id is not None:
@@ -158,21 +159,71 @@ def filter_conditions(flt: CallFilter, line_ids: set[int] | None = None) -> list
     return conditions
 
 
+def _page_conditions(
+    flt: CallFilter, after: tuple[datetime, int] | None, line_ids: AbstractSet[int] | None
+) -> list[Any]:
+    conditions = filter_conditions(flt, line_ids)
+    if after is not None:
+        at, call_id = after
+        conditions.append(or_(Call.arrived_at < at, and_(Call.arrived_at == at, Call.id < call_id)))
+    return conditions
+
+
 async def list_calls(
     session: AsyncSession,
     flt: CallFilter,
     *,
     limit: int,
     after: tuple[datetime, int] | None = None,
-    line_ids: set[int] | None = None,
+    line_ids: AbstractSet[int] | None = None,
 ) -> list[Call]:
     """Newest first, keyset-paginated on (arrived_at, id) so deep pages cost what the first page costs."""
-    conditions = filter_conditions(flt, line_ids)
-    if after is not None:
-        at, call_id = after
-        conditions.append(or_(Call.arrived_at < at, and_(Call.arrived_at == at, Call.id < call_id)))
+    conditions = _page_conditions(flt, after, line_ids)
     stmt = select(Call).where(*conditions).order_by(Call.arrived_at.desc(), Call.id.desc()).limit(limit)
     return list(await session.scalars(stmt))
+
+
+async def list_call_rows(
+    connection: AsyncConnection,
+    flt: CallFilter,
+    columns: Sequence[str],
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    line_ids: AbstractSet[int] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`list_calls` as plain dicts of just these columns (which must include ``id`` and ``arrived_at``, the
+    cursor's), for the API's hot list: no ORM objects, identity map or change tracking to build and throw away.
+    Takes a connection, so the caller may use an autocommit one (``api.deps.ReaderDep``)."""
+    table = Call.__table__
+    stmt = (
+        select(*(table.c[name] for name in columns))
+        .where(*_page_conditions(flt, after, line_ids))
+        .order_by(table.c.arrived_at.desc(), table.c.id.desc())
+        .limit(limit)
+    )
+    result = await connection.execute(stmt)
+    names = tuple(columns)
+    return [dict(zip(names, row, strict=True)) for row in result.all()]
+
+
+async def in_progress_rows(
+    connection: AsyncConnection,
+    pbx_ids: Sequence[str],
+    columns: Sequence[str],
+    line_ids: AbstractSet[int] | None = None,
+) -> list[Any]:
+    """These columns of the calls of these PBXs stored as still in progress, oldest first (index
+    ``ix_calls_outcome_arrived``): what a process that does not listen to a PBX knows of its live calls. Rows allow
+    attribute access by column name."""
+    if not pbx_ids:
+        return []
+    table = Call.__table__
+    conditions = [table.c.outcome == "in_progress", table.c.pbx_id.in_(list(pbx_ids))]
+    if line_ids is not None:
+        conditions.append(table.c.line_id.in_(sorted(line_ids)))
+    stmt = select(*(table.c[name] for name in columns)).where(*conditions).order_by(table.c.arrived_at, table.c.id)
+    return list((await connection.execute(stmt)).all())
 
 
 async def get_call(session: AsyncSession, call_id: int) -> Call | None:

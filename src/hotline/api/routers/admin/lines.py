@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from hotline.api.deps import RuntimeDep, SessionDep
 from hotline.api.params import IdPath, OptionalIdQuery
 from hotline.api.schemas.admin import AssignmentIn, AssignmentOut, LineCreate, LineOut, LineUpdate
-from hotline.api.security import AdminOnly, Staff
+from hotline.api.security import AdminOnly, Staff, forget_after_commit
 from hotline.db.models import Line, OperatorLine, User
 from hotline.db.repositories import admin as repo
 from hotline.errors import Conflict
@@ -79,6 +79,7 @@ async def delete_line(line_id: IdPath, principal: AdminOnly, session: SessionDep
             details={"calls": calls},
         )
     await crud.delete(session, principal.user_id, "line", line)
+    forget_after_commit(session, runtime, everyone=True)  # operators remembered as serving it
     crud.config_changed(session, runtime, "line")
     return Response(status_code=204)
 
@@ -114,6 +115,7 @@ async def put_assignment(
         )
     else:
         await crud.update(session, principal.user_id, "operator_line", link, {"priority": body.priority})
+    forget_after_commit(session, runtime, user_id=user_id)  # the lines they see
     crud.config_changed(session, runtime, "operator_line")
     return _assignment(link, user)
 
@@ -124,5 +126,6 @@ async def delete_assignment(
 ) -> Response:
     link = await crud.get_or_404(session, OperatorLine, (user_id, line_id), "operator assignment")
     await crud.delete(session, principal.user_id, "operator_line", link)
+    forget_after_commit(session, runtime, user_id=user_id)  # the lines they see
     crud.config_changed(session, runtime, "operator_line")
     return Response(status_code=204)

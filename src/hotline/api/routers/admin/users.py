@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from hotline.api.deps import RuntimeDep, SessionDep
 from hotline.api.params import IdPath
 from hotline.api.schemas.admin import PasswordSet, UserCreate, UserOut, UserUpdate
-from hotline.api.security import AdminOnly, Staff
+from hotline.api.security import AdminOnly, Staff, forget_after_commit
 from hotline.auth.passwords import hash_password
 from hotline.db.models import User
 from hotline.db.repositories import admin as repo
@@ -84,12 +84,15 @@ async def update(
     await crud.update(session, principal.user_id, "user", user, changes)
     if changes.get("active") is False:
         await repo.revoke_tokens(session, user.id, datetime.now(UTC), keep_token_id=None)
+    forget_after_commit(session, runtime, user_id=user.id)  # role, active: what their next request is allowed
     crud.config_changed(session, runtime, "user")
     return user
 
 
 @router.put("/{user_id}/password", status_code=204, summary="Set or reset a user's password")
-async def set_password(user_id: IdPath, body: PasswordSet, principal: AdminOnly, session: SessionDep) -> Response:
+async def set_password(
+    user_id: IdPath, body: PasswordSet, principal: AdminOnly, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """The user's other sessions are signed out (the admin's own current token survives a self-reset). The audit
     entry says the password changed, never what it is or its hash."""
     user = await crud.get_or_404(session, User, user_id, "user")
@@ -102,6 +105,7 @@ async def set_password(user_id: IdPath, body: PasswordSet, principal: AdminOnly,
     )
     keep = principal.token_id if principal.user_id == user.id else None
     await repo.revoke_tokens(session, user.id, datetime.now(UTC), keep_token_id=keep)
+    forget_after_commit(session, runtime, user_id=user.id)
     return Response(status_code=204)
 
 
@@ -118,5 +122,6 @@ async def delete(user_id: IdPath, principal: AdminOnly, session: SessionDep, run
         raise Conflict("you cannot delete yourself", details={"user_id": user_id})
     await _keep_an_admin(session, user, role=None, active=None, deleting=True)
     await crud.delete(session, principal.user_id, "user", user)
+    forget_after_commit(session, runtime, user_id=user.id)
     crud.config_changed(session, runtime, "user")
     return Response(status_code=204)

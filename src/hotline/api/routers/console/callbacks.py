@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/callbacks", tags=["console"])
 async def worklist(
     principal: AnyUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[WorklistEntryOut]:
-    lines = await visible_lines(session, principal)
+    lines = visible_lines(principal)
     rows = await console_repo.callback_worklist(session, lines, limit=limit)
     return [WorklistEntryOut(call_id=c.id, line_id=c.line_id, caller_number=c.caller_number,
                              caller_name=c.caller_name, arrived_at=c.arrived_at, outcome=c.outcome, wait_s=c.wait_s)

@@ -62,7 +62,7 @@ def _live_records(runtime: RuntimeDep) -> list[CallRecord]:
 
 @router.get("/queue", response_model=list[LineQueueOut], summary="Callers waiting on my lines, in queue order")
 async def my_queue(principal: AnyUser, session: SessionDep, runtime: RuntimeDep) -> list[LineQueueOut]:
-    lines = await visible_lines(session, principal)
+    lines = visible_lines(principal)
     now = datetime.now(UTC)
     waiting: dict[int, list[CallRecord]] = {line: [] for line in sorted(lines or ())}
     for record in _live_records(runtime):
@@ -82,7 +82,7 @@ async def _history(
 ) -> list[HistoryEntryOut]:
     if not number:
         return []
-    lines = await visible_lines(session, principal)
+    lines = visible_lines(principal)
     rows = await console_repo.caller_history(session, number, exclude_call_id=call.id if call else None)
     return [
         HistoryEntryOut(call=CallOut.model_validate(row.call), topic=row.topic,
@@ -150,7 +150,7 @@ async def script(
     session: SessionDep,
     line: Annotated[int | None, Query(ge=1, le=MAX_ID, description="line id")] = None,
 ) -> ScriptOut:
-    lines = await visible_lines(session, principal)
+    lines = visible_lines(principal)
     if line is not None and lines is not None and line not in lines:
         raise Forbidden("You do not serve this line.", details={"line": line})
     found = await console_repo.script_for(session, line)
