@@ -9,6 +9,9 @@ on loopback writes them to a real :class:`~hotline.services.call_listener.CallLi
   the end of its commit, so each figure is the worst of its batch);
 - **tracker alone**: the same events through ``CallTracker.handle`` in memory, for scale.
 
+The process's garbage collector is tuned as ``hotline serve`` tunes it (``hotline.gc_tuning``: start-up objects and
+the prepared frames frozen, a larger young generation), since that is the process the listener runs in.
+
 Run: ``python -m bench.ingest [--events 100000] [--rate 5000] [--postgres URL]``.
 """
 
@@ -24,11 +27,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.pg import default_url, ensure_database
 from hotline.ami.frames import FrameDecoder, format_action
 from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import upgrade
 from hotline.db.models import Line
 from hotline.domain.tracker import CallTracker
+from hotline.gc_tuning import tune_after_startup
 from hotline.services.call_listener import CallListener
 from hotline.settings import PbxSettings
 
@@ -103,7 +108,10 @@ class BlastServer:
         buffer: list[str] = [""]
         blast: asyncio.Task[None] | None = None
         while True:
-            data = await reader.read(65536)
+            try:
+                data = await reader.read(65536)
+            except asyncio.CancelledError:  # the benchmark is over and its loop is closing: not an error
+                data = b""
             if not data:
                 break
             for action in _parse_actions(data, buffer):
@@ -160,6 +168,7 @@ async def prepare_db(url: str) -> None:
     if url.startswith("postgresql"):
         from sqlalchemy import text
 
+        await ensure_database(url)
         engine = make_engine(url)
         async with engine.begin() as conn:
             await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -188,6 +197,7 @@ async def run_listener(url: str, frames: list[bytes], rate: float | None) -> dic
         connection_options={"ping_interval": 30.0},
     )
     await listener.start()
+    tune_after_startup()  # as `hotline serve` does once started
     expected = len(frames)
     while listener.stats.events_handled < expected:
         await asyncio.sleep(0.01)
@@ -274,7 +284,7 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("HOTLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        default=default_url("hotline_ingest_bench"),
         help="PostgreSQL URL (its schema is wiped); empty to skip",
     )
     args = parser.parse_args()

@@ -30,33 +30,18 @@ from decimal import Decimal
 import asyncpg
 from sqlalchemy import text
 
+from bench.pg import default_url, ensure_database, plain_dsn
 from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import upgrade
 from hotline.db.models import Base
 from hotline.reports import service
 from hotline.services.report_rollups import refresh
 
-DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/hotline_reports_bench"
 START = datetime.combine(datetime.now(UTC).date() - timedelta(days=8), datetime.min.time(), UTC)
 OPERATORS = [f"op{i:02d}" for i in range(40)]
 LINES = [(1, "5551000", "Radio", "radio"), (2, "5552000", "Flyers", "flyers"), (3, "5553000", "Website", "website")]
 TOPICS = ["Admissions", "Fees", "Timetable", "Documents", "Other"]
 OUTCOMES = ["answered"] * 80 + ["abandoned"] * 10 + ["closed"] * 6 + ["timeout"] * 2 + ["busy", "overflow"]
-
-
-def plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def ensure_database(url: str) -> None:
-    dsn = plain_dsn(url)
-    name = dsn.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
 
 
 def generate(n: int, seed: int = 1) -> tuple[list[tuple], list[tuple], list[tuple]]:
@@ -211,7 +196,7 @@ async def measure(url: str, runs: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
-    parser.add_argument("--postgres", default=DEFAULT_URL)
+    parser.add_argument("--postgres", default=default_url("hotline_reports_bench"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-load", action="store_true", help="measure the data already loaded")
     args = parser.parse_args()

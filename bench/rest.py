@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.ingest import BlastServer, encode, load_events, multiply, prepare_db
+from bench.pg import default_url
 from hotline.db.engine import make_engine
 
 PASSWORD = "bench password 123"
@@ -203,7 +204,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="API processes of the server (hotline serve --workers)")
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("HOTLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        default=default_url("hotline_rest_bench"),
     )
     asyncio.run(main_async(parser.parse_args()))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from bench.ingest import _parse_actions, prepare_db
+from bench.pg import default_url
 from hotline.db.engine import make_engine, make_session_factory
 from hotline.services.call_listener import CallListener
 from hotline.settings import PbxSettings
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=1000)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("HOTLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        default=default_url("hotline_resync_bench"),
     )
     asyncio.run(main_async(parser.parse_args()))
 
