@@ -8,14 +8,17 @@ import json
 import logging
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import websockets
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db.models import Call, PresenceLog, User
+from hotline.api.routers.console import ws as ws_module
+from hotline.db.models import ApiToken, Call, PresenceLog, User
 from hotline.settings import Settings
+from hotline.users import create_user
 from test_console_support import (
     PASSWORD,
     LiveHotline,
@@ -281,3 +284,52 @@ async def test_call_back_originates_once_from_my_phone_and_links_the_next_call(
         await wait_until(linked, 10, "callback link")
         worklist = (await http.get("/api/callbacks", headers=ana)).json()
         assert abandoned not in [w["call_id"] for w in worklist]  # answered since: no longer owed
+
+
+async def test_an_open_socket_is_closed_when_its_token_is_signed_out_or_expires(
+    live: LiveHotline, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with live.http() as http:
+        signed_out, headers = await login(http, "ana")
+        expiring, _ = await login(http, "mihai")
+        first = WsReader(await ws_connect(live.ws_url, signed_out))
+        second = WsReader(await ws_connect(live.ws_url, expiring))
+        await wait_until(lambda: first.messages and second.messages, 10, "ready")
+        assert (await http.post("/api/auth/logout", headers=headers)).status_code == 204
+        # Signed out through this process: closed at the next re-check.
+        await wait_until(lambda: first.closed, ws_module.RECHECK_S + 3, "closed after sign-out")
+        assert first.closed[0] == ws_module.CLOSE_NOT_AUTHENTICATED and "sign in again" in (first.closed[1] or "")
+        # Expired (written to the database, as another process or the clock would): closed once this process's
+        # memory of the token lapses (HOTLINE_AUTH_CACHE_S) and the next re-check looks it up.
+        async with sessions() as session:
+            await session.execute(update(ApiToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+            await session.commit()
+        limit = ws_module.RECHECK_S + live.runtime.settings.auth_cache_s + 3
+        await wait_until(lambda: second.closed, limit, "closed after expiry")
+        assert second.closed[0] == ws_module.CLOSE_NOT_AUTHENTICATED
+
+
+async def test_a_change_of_lines_applies_to_an_open_socket(
+    live: LiveHotline, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions() as session:
+        await create_user(session, username="root", password=PASSWORD, role="admin")
+        await session.commit()
+    mihai_id = await user_id(sessions, "mihai")  # serves line 2 only, and is no queue member here
+    async with live.http() as http:
+        mihai_token, _ = await login(http, "mihai")
+        _, admin = await login(http, "root")
+        boss_token, _ = await login(http, "boss")
+        mihai = WsReader(await ws_connect(live.ws_url, mihai_token))
+        witness = WsReader(await ws_connect(live.ws_url, boss_token))
+        before = live.simulator.place_call("5551000", "0711000020", "Line one", answer_after=0.5, talk=0.5)
+        await witness.wait_for("call.ended", within=30, linkedid=before.linkedid)
+        assert not [e for e in mihai.events() if e["data"].get("linkedid") == before.linkedid]  # not his line yet
+        response = await http.put(f"/api/admin/lines/1/operators/{mihai_id}", headers=admin, json={"priority": 0})
+        assert response.status_code == 200, response.text
+        await asyncio.sleep(ws_module.RECHECK_S + 0.5)
+        after = live.simulator.place_call("5551000", "0711000021", "Line one again", answer_after=0.5, talk=0.5)
+        ended = await mihai.wait_for("call.ended", within=30, linkedid=after.linkedid)  # line events: line 1 now
+        assert ended["data"]["line_id"] == 1
+        await mihai.stop()
+        await witness.stop()

@@ -73,11 +73,18 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise NotAuthenticated("Sign in first: send 'Authorization: Bearer <token>' from POST /api/auth/login.")
-    key = token_hash(credentials.credentials)
+    principal = await principal_for_token(runtime, credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+async def principal_for_token(runtime: Runtime, token: str) -> Principal:
+    """Who holds this token (remembered, or looked up); ``NotAuthenticated`` when it is unknown, expired or
+    revoked. Shared by every request and by open WebSockets, which ask again every few seconds."""
+    key = token_hash(token)
     principal: Principal | None = runtime.principals.get(key)
     if principal is None:
         principal = await _look_up(runtime, key)
-    request.state.principal = principal
     return principal
 
 

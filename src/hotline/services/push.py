@@ -77,7 +77,8 @@ def _json_default(value: object) -> object:
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """Who is listening. ``line_ids`` is read when the connection opens; a change of lines needs a reconnect."""
+    """Who is listening. The WebSocket re-reads it every few seconds (``api/routers/console/ws.py``), so a change of
+    role or lines applies to the events sent from then on."""
 
     username: str
     is_staff: bool

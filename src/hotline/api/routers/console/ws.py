@@ -7,7 +7,10 @@ N}`` and events ``{"id", "type", "at", "data"}``. Reconnect with ``?since=<last 
 (or one ``resync.required`` event when the buffer no longer holds it: reload the state over REST). A console that
 falls :data:`~hotline.services.push.QUEUE_SIZE` events behind is unsubscribed at once (its queue freed) and closed
 with 1013 and a reason as soon as its one pending send completes (a peer that never reads again is cut by uvicorn's
-ping timeout). The token and the operator's lines are checked when the socket opens, not again while it stays open.
+ping timeout). The token is checked when the socket opens and again every :data:`RECHECK_S` seconds while it stays
+open (through the same per-process memory as REST requests, see ``api/security.py``): a console whose token expires,
+is signed out or revoked, or whose user is deactivated, is closed with 4401 and a reason; a change of role or lines
+applies to the events sent from then on.
 """
 
 from __future__ import annotations
@@ -16,14 +19,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from hotline.api.security import STAFF
-from hotline.auth.tokens import token_hash
-from hotline.db.repositories import users as users_repo
+from hotline.api.security import Principal, principal_for_token
+from hotline.errors import NotAuthenticated
 from hotline.services.console import console_service
 from hotline.services.push import CLOSE_TOO_SLOW, Subscription, Viewer
 
@@ -31,6 +32,9 @@ router = APIRouter(tags=["console"])
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
+RECHECK_S = 2.0
+"""How often an open socket's token is checked again: a sign-out through this process closes it within this time,
+through another process within this plus ``HOTLINE_AUTH_CACHE_S``."""
 CLOSE_NOT_AUTHENTICATED = 4401
 
 
@@ -47,14 +51,30 @@ def _offered_token(websocket: WebSocket) -> tuple[str | None, str | None]:
 
 
 async def _viewer(websocket: WebSocket, token: str) -> Viewer | None:
-    runtime = websocket.app.state.runtime
-    async with runtime.sessions() as session:
-        found = await users_repo.user_for_token(session, token_hash(token), datetime.now(UTC))
-        if found is None:
-            return None
-        user = found[0]
-        lines = frozenset(await users_repo.line_ids_of(session, user.id))
-    return Viewer(username=user.username, is_staff=user.role in STAFF, line_ids=lines)
+    try:
+        principal = await principal_for_token(websocket.app.state.runtime, token)
+    except NotAuthenticated:
+        return None
+    return _as_viewer(principal)
+
+
+def _as_viewer(principal: Principal) -> Viewer:
+    return Viewer(username=principal.username, is_staff=principal.is_staff, line_ids=principal.line_ids or frozenset())
+
+
+async def _watch_token(websocket: WebSocket, token: str, sub: Subscription) -> None:
+    """Returns when the token no longer holds; meanwhile keeps the subscription's viewer current."""
+    while True:
+        await asyncio.sleep(RECHECK_S)
+        try:
+            viewer = await _viewer(websocket, token)
+        except Exception as exc:  # the database is away: keep the console (it was signed in), ask again later
+            log.warning("push: could not re-check a console's token (%s); keeping it open", type(exc).__name__)
+            continue
+        if viewer is None:
+            return
+        if viewer != sub.viewer:
+            sub.viewer = viewer
 
 
 async def _send_events(websocket: WebSocket, sub: Subscription) -> None:
@@ -96,7 +116,8 @@ async def push_socket(websocket: WebSocket, since: Annotated[int | None, Query(g
                                               "user": viewer.username}))  # fmt: skip
         sender = asyncio.create_task(_send_events(websocket, sub))
         reader = asyncio.create_task(_read_until_closed(websocket))
-        done, pending = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        watcher = asyncio.create_task(_watch_token(websocket, token, sub))
+        done, pending = await asyncio.wait({sender, reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -104,7 +125,10 @@ async def push_socket(websocket: WebSocket, since: Annotated[int | None, Query(g
         for task in done:
             with contextlib.suppress(Exception):
                 task.result()
-        if sub.dropped_reason is not None:
+        if watcher in done and not watcher.cancelled() and watcher.exception() is None:
+            with contextlib.suppress(Exception):
+                await websocket.close(CLOSE_NOT_AUTHENTICATED, "the token expired or was revoked; sign in again")
+        elif sub.dropped_reason is not None:
             with contextlib.suppress(Exception):
                 await websocket.close(CLOSE_TOO_SLOW, sub.dropped_reason[:120])
     except WebSocketDisconnect:
