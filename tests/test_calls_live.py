@@ -21,6 +21,7 @@ from hotline.api.schemas.calls import LiveCallOut
 from hotline.db.models import Shift
 from hotline.settings import Settings
 from test_console_support import LINES, login, seed_people, set_presence, start_live, wait_until
+from test_failover import stop_processes
 
 
 async def test_live_calls_talking_and_waiting_per_viewer(
@@ -101,16 +102,6 @@ async def _role(port: int) -> str | None:
         return None
 
 
-async def _stop(procs: list[Any]) -> None:
-    for proc in procs:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-
-
 async def _live_view(port: int, headers: dict[str, str]) -> list[tuple[str, str, int]]:
     """(linkedid, state, line) of each live call, on a fresh connection."""
     async with httpx.AsyncClient(timeout=5) as http:
@@ -164,7 +155,7 @@ async def test_a_standby_process_serves_the_same_live_calls_as_the_listening_one
         for port in ports.values():  # the operator's view is filtered the same way by both
             assert await _live_view(port, ana) == [(talking.linkedid, "talking", 1)]
     finally:
-        await _stop(procs)
+        await stop_processes(procs)
         await simulator.stop()
 
 
@@ -192,5 +183,5 @@ async def test_serve_with_two_workers_one_listens_and_every_worker_serves_live_c
         assert views == [expected] * 30
         assert seen.count("leader") >= 1 and len(simulator.logged_in()) == 1  # one worker listens
     finally:
-        await _stop([proc])
+        await stop_processes([proc])
         await simulator.stop()

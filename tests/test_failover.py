@@ -145,11 +145,16 @@ async def test_sigkill_of_the_listening_process_hands_over_without_losing_calls(
             assert not row.end_inferred, linkedid  # every end was seen, by one process or the other
         assert {by_id[c.linkedid].caller_name for c in during} == {"During 0", "During 1"}
     finally:
-        for proc in procs.values():
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 15)
-                except TimeoutError:
-                    proc.kill()
+        await stop_processes(list(procs.values()))
         await sim.stop()
+
+
+async def stop_processes(procs: list[Any]) -> None:
+    """Terminate the ``hotline serve`` subprocesses still running; kill one that does not stop within 15 s."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except TimeoutError:
+                proc.kill()

@@ -16,7 +16,7 @@ from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import upgrade
 from hotline.db.models import Call, Line, OperatorLine, PresenceLog, Shift
 from hotline.users import create_user
-from test_failover import SECRET, _leader, _serve
+from test_failover import SECRET, _leader, _serve, stop_processes
 
 
 async def test_sigkill_and_restart_of_a_single_process(tmp_path: Path) -> None:
@@ -70,8 +70,7 @@ async def test_sigkill_and_restart_of_a_single_process(tmp_path: Path) -> None:
         across = by_id[long_call.linkedid]
         assert across.end_inferred and across.outcome == "answered" and across.caller_name == "Across"
     finally:
-        if proc is not None and proc.returncode is None:
-            proc.terminate()
-            await proc.wait()
+        if proc is not None:
+            await stop_processes([proc])
         await sim.stop()
         await engine.dispose()
