@@ -3,6 +3,7 @@ hours at once (database triggers), the refresher clears a mark only if no write 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -254,3 +255,37 @@ async def test_presence_summed_in_sql_equals_the_per_entry_split(sessions: async
         assert in_sql[hour].keys() == seconds.keys()
         for key, value in seconds.items():
             assert in_sql[hour][key] == pytest.approx(value, abs=0.01), (hour, key)
+
+
+async def test_a_refresh_completes_while_the_listener_keeps_committing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Writes racing the refresh (a commit every few milliseconds) neither make it fail nor get lost."""
+    demo = await generate_demo_week(sessions, start=WEEK_START, seed=10, timezone="UTC")
+    async with sessions() as session:
+        ids = list((await session.scalars(select(Call.id).where(Call.outcome == "answered").limit(50))).all())
+    stop = asyncio.Event()
+    commits = 0
+
+    async def listener_like() -> None:
+        nonlocal commits
+        while not stop.is_set():
+            async with sessions() as session:
+                await session.execute(update(Call).where(Call.id == ids[commits % len(ids)])
+                                      .values(talk_s=Call.talk_s + 1))  # fmt: skip
+                await session.commit()
+            commits += 1
+            await asyncio.sleep(0.002)
+
+    writer = asyncio.create_task(listener_like())
+    try:
+        result = await refresh(sessions, now=NOW, max_hours=24)
+    finally:
+        stop.set()
+        await writer
+    assert result.hours > 100 and commits > 10
+    await refresh(sessions, now=NOW)
+    async with sessions() as session:
+        assert await repo.dirty_ranges(session) == []
+        assert_same_summary(await _summary(session, demo), await pure_summary(session, demo.start, demo.end,
+                                                                               ZoneInfo(TZ)))  # fmt: skip

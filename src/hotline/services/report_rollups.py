@@ -41,37 +41,50 @@ class RefreshResult:
 
 
 async def refresh_once(
-    session: AsyncSession, *, config: MetricsConfig, now: datetime, max_hours: int = 48
+    sessions: async_sessionmaker[AsyncSession], *, config: MetricsConfig, now: datetime, max_hours: int = 48
 ) -> tuple[RefreshResult, bool]:
-    """One bounded step, in the caller's transaction; returns what it did and whether work is left."""
+    """One bounded step; returns what it did and whether work is left.
+
+    Reading and computing (seconds, for a cold roll-up) happen outside the write transaction, which only stores the
+    hours and clears the marks, so the listener, committing every few milliseconds, never waits behind a refresh and
+    no write transaction starts from a stale snapshot. On PostgreSQL one refresh runs at a time: a session-level
+    advisory lock, held on the reading connection (kept out of the pool by its open transaction) until the write has
+    committed.
+    """
     result = RefreshResult()
-    postgresql = session.bind.dialect.name == "postgresql"
-    if postgresql and not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}):
-        result.skipped = True
-        return result, False
-    before = complete_hours_before(now)
-    dirty = await repo.dirty_ranges(session)  # read before the rows they mark: see repo.period_hours
-    plan = refresh_plan(
-        first=await repo.oldest_data_hour(session),
-        before=before,
-        stored=await repo.stored_hour_numbers(session, config),
-        dirty=dirty,
-        max_hours=max_hours,
-    )
-    if not plan.todo:
-        return result, False
-    computed = {}
-    for first, last in hour_runs(plan.todo):
-        span = await repo.raw_hours(
-            session, datetime.fromtimestamp(first * HOUR_S, UTC), datetime.fromtimestamp((last + 1) * HOUR_S, UTC),
-            config,
-        )  # fmt: skip
-        computed |= {h: span.get(h) or HourStats() for h in range(first, last + 1)}
-    await repo.store_hours(session, computed, config, now)
-    result.hours = len(computed)
-    result.cleared = await repo.clear_dirty(session, plan.cleared)
-    await repo.narrow_dirty(session, plan.narrowed)
-    return result, len(plan.todo) == max_hours
+    async with sessions() as reader:
+        postgresql = reader.bind.dialect.name == "postgresql"
+        if postgresql and not await reader.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}):
+            result.skipped = True
+            return result, False
+        try:
+            before = complete_hours_before(now)
+            dirty = await repo.dirty_ranges(reader)  # read before the rows they mark: see repo.period_hours
+            plan = refresh_plan(
+                first=await repo.oldest_data_hour(reader),
+                before=before,
+                stored=await repo.stored_hour_numbers(reader, config),
+                dirty=dirty,
+                max_hours=max_hours,
+            )
+            if not plan.todo:
+                return result, False
+            computed = {}
+            for first, last in hour_runs(plan.todo):
+                span = await repo.raw_hours(
+                    reader, datetime.fromtimestamp(first * HOUR_S, UTC),
+                    datetime.fromtimestamp((last + 1) * HOUR_S, UTC), config,
+                )  # fmt: skip
+                computed |= {h: span.get(h) or HourStats() for h in range(first, last + 1)}
+            async with sessions() as writer, writer.begin():
+                await repo.store_hours(writer, computed, config, now)
+                result.cleared = await repo.clear_dirty(writer, plan.cleared)
+                await repo.narrow_dirty(writer, plan.narrowed)
+            result.hours = len(computed)
+            return result, len(plan.todo) == max_hours
+        finally:
+            if postgresql:
+                await reader.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
 
 
 async def refresh(
@@ -81,11 +94,10 @@ async def refresh(
     now: datetime | None = None,
     max_hours: int = 48,
 ) -> RefreshResult:
-    """Refresh until nothing is left (each step its own transaction, so writers never wait long)."""
+    """Refresh until nothing is left (each step its own short write transaction, so writers never wait long)."""
     total = RefreshResult()
     while True:
-        async with sessions() as session, session.begin():
-            step, more = await refresh_once(session, config=config, now=now or datetime.now(UTC), max_hours=max_hours)
+        step, more = await refresh_once(sessions, config=config, now=now or datetime.now(UTC), max_hours=max_hours)
         total.hours += step.hours
         total.cleared += step.cleared
         total.skipped = total.skipped or step.skipped
