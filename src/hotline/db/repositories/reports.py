@@ -370,7 +370,7 @@ async def clear_dirty(session: AsyncSession, ranges: Sequence[DirtyRange]) -> in
     """Delete the ranges whose version is still the one read: a range marked again meanwhile stays. Returns how
     many were deleted."""
     deleted = 0
-    for d in ranges:
+    for d in sorted(ranges, key=lambda r: (r.first, r.last)):  # the triggers' lock order: no deadlock with them
         result = await session.execute(
             delete(ReportDirty).where(
                 ReportDirty.from_hour == d.first, ReportDirty.to_hour == d.last, ReportDirty.version == d.version
