@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_support import assert_error, audit, sign_in_staff
-from hotline.db.models import Call
+from hotline.db.models import Call, Line
+from hotline.settings import Settings
 
 LINE = {"number": "+40215551000", "name": "Support", "timezone": "Europe/Bucharest", "source": "radio"}
 
@@ -182,3 +187,98 @@ async def test_operator_assignments(client: httpx.AsyncClient, sessions: async_s
     assert [e["action"] for e in entries] == ["delete", "update", "create"]
     assert {e["entity_id"] for e in entries} == {f"{ana}:{line_id}"}
     assert entries[1]["before"]["priority"] == 2 and entries[1]["after"]["priority"] == 0
+
+
+# --- the PBX of a line ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def two_pbx_client(
+    database_url: str, engine: object, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app configured with two PBXs, "bucharest" (the first) and "cluj"; PBX services not started."""
+    from hotline.api.app import create_app
+
+    settings = Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        ami={"id": "bucharest"},
+        extra_pbxs=[{"id": "cluj", "host": "10.0.0.2", "secret": "s"}],
+        dialplan_dir=tmp_path / "dialplan",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = create_app(settings, start_services=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hotline.test") as http:
+            yield http
+
+
+async def _stored(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[int, str | None, str, str]]:
+    async with sessions() as session:
+        rows = await session.scalars(select(Line).order_by(Line.id))
+        return [(line.id, line.pbx_id, line.number, line.name) for line in rows]
+
+
+async def test_a_line_is_on_one_of_the_configured_pbxs(
+    two_pbx_client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    client = two_pbx_client
+    staff = await sign_in_staff(client, sessions)
+    first = await client.post("/api/admin/lines", json=LINE, headers=staff.admin)
+    assert first.status_code == 201, first.text
+    assert first.json()["pbx_id"] == "bucharest"  # by default the first PBX
+    # The same number on the other PBX is another line.
+    second = await client.post("/api/admin/lines", json=LINE | {"pbx_id": "cluj", "name": "Cluj"}, headers=staff.admin)
+    assert second.status_code == 201, second.text
+    assert second.json()["pbx_id"] == "cluj"
+    named = await client.post(
+        "/api/admin/lines", json=LINE | {"number": "5552000", "pbx_id": "bucharest"}, headers=staff.admin
+    )
+    assert named.status_code == 201 and named.json()["pbx_id"] == "bucharest"
+    ids = [first.json()["id"], second.json()["id"], named.json()["id"]]
+    # The first PBX is stored as NULL, however it was asked for; the others by id.
+    assert await _stored(sessions) == [
+        (ids[0], None, LINE["number"], "Support"),
+        (ids[1], "cluj", LINE["number"], "Cluj"),
+        (ids[2], None, "5552000", "Support"),
+    ]
+    listed = await client.get("/api/admin/lines", headers=staff.supervisor)
+    assert [(item["id"], item["pbx_id"]) for item in listed.json()] == [
+        (ids[0], "bucharest"), (ids[1], "cluj"), (ids[2], "bucharest")
+    ]  # fmt: skip
+    assert (await client.get(f"/api/admin/lines/{ids[1]}", headers=staff.admin)).json()["pbx_id"] == "cluj"
+    before, entries_before = await _stored(sessions), len(await audit(client, staff))
+
+    # An unknown PBX: 422 naming the field and the known ids; nothing stored, nothing audited.
+    for response in (
+        await client.post("/api/admin/lines", json=LINE | {"number": "5559000", "pbx_id": "pbx1"}, headers=staff.admin),
+        await client.patch(f"/api/admin/lines/{ids[0]}", json={"pbx_id": "nowhere"}, headers=staff.admin),
+        await client.patch(f"/api/admin/lines/{ids[1]}", json={"pbx_id": "CLUJ", "name": "X"}, headers=staff.admin),
+    ):
+        body = assert_error(response, 422, "unknown-pbx")
+        assert "pbx_id" in body["message"] and "bucharest, cluj" in body["message"]
+        assert body["details"]["field"] == "pbx_id" and body["details"]["known"] == ["bucharest", "cluj"]
+    for bad in ({"pbx_id": ""}, {"pbx_id": "x" * 41}, {"pbx_id": 7}):
+        assert_error(await client.post("/api/admin/lines", json=LINE | {"number": "5559000"} | bad,
+                                       headers=staff.admin), 422)  # fmt: skip
+    # A number already on the target PBX: 409, the line stays where it was.
+    taken = await client.patch(f"/api/admin/lines/{ids[1]}", json={"pbx_id": "bucharest"}, headers=staff.admin)
+    assert assert_error(taken, 409, "conflict")["details"] == {"field": "number", "pbx_id": "bucharest"}
+    dup = await client.post("/api/admin/lines", json=LINE | {"pbx_id": "cluj"}, headers=staff.admin)
+    assert_error(dup, 409, "conflict")
+    assert await _stored(sessions) == before
+    assert len(await audit(client, staff)) == entries_before
+
+    # A known PBX is accepted both ways, and audited as stored.
+    moved = await client.patch(f"/api/admin/lines/{ids[2]}", json={"pbx_id": "cluj"}, headers=staff.admin)
+    assert moved.status_code == 200 and moved.json()["pbx_id"] == "cluj", moved.text
+    back = await client.patch(f"/api/admin/lines/{ids[2]}", json={"pbx_id": None}, headers=staff.admin)
+    assert back.status_code == 200 and back.json()["pbx_id"] == "bucharest", back.text
+    assert [row[1] for row in await _stored(sessions)] == [None, "cluj", None]
+    updates = await audit(client, staff, entity="line", entity_id=str(ids[2]))
+    assert [(e["action"], e["before"] and e["before"]["pbx_id"], e["after"]["pbx_id"]) for e in updates] == [
+        ("update", "cluj", None), ("update", None, "cluj"), ("create", None, None)
+    ]  # fmt: skip
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Line)) == 3

@@ -208,7 +208,8 @@ async def test_apply_writes_the_files_and_reloads_only_after_the_version_is_comm
     async with sessions() as session:
         audit = (await session.scalars(select(AuditEntry))).one()
     assert (audit.entity, audit.action, audit.user_id, audit.before) == ("dialplan", "apply", seeded["root"], None)
-    assert audit.after == {"version": version_id, "checksum": body["version"]["checksum"]}
+    assert audit.after == {"version": version_id, "checksum": body["version"]["checksum"], "pbx_id": "pbx1"}
+    assert body["version"]["pbx_id"] == "pbx1"
 
     after = (await client.get("/api/dialplan/preview", headers=admin)).json()
     assert after["pending"] is False and after["diff"] == ""
@@ -344,7 +345,7 @@ async def test_rollback_re_applies_an_earlier_text_byte_for_byte(
         stored = {v.id: v for v in await session.scalars(select(DialplanVersion))}
         audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "rollback"))).one()
     assert (stored[v3].extensions_text, stored[v3].queues_text) == (stored[v1].extensions_text, stored[v1].queues_text)
-    assert audit.after == {"version": v3, "checksum": stored[v1].checksum, "rollback_of": v1}
+    assert audit.after == {"version": v3, "checksum": stored[v1].checksum, "rollback_of": v1, "pbx_id": "pbx1"}
     assert audit.before == {"version": v2, "checksum": stored[v2].checksum}
 
     # The database still says what v2 said: the preview shows the difference as pending.

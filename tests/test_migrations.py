@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hotline.db.migrate import current_revision, downgrade, head_revision, upgrade
-from hotline.db.models import Base, Call, CallEvent, Line, User
+from hotline.db.models import Base, Call, CallEvent, Line, OperatorLine, User, WeeklyHours
 
 
 def _diff(conn: object) -> list[object]:
@@ -99,3 +99,47 @@ async def test_naive_timestamps_are_refused(sessions: async_sessionmaker[AsyncSe
         session.add(Call(pbx_id="pbx1", linkedid="2.2", number="5551000", arrived_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive datetime"):
             await session.commit()
+
+
+async def test_lines_get_a_pbx_without_losing_what_hangs_off_them(
+    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """0004 on a database with a line, its hours, an operator on it and a call: SQLite rebuilds ``lines``, which
+    with foreign keys on would have cascaded to the hours and assignments and detached the call. Then a number may
+    be a line on each PBX, but only once per PBX, and only once among the first PBX's lines (stored as NULL)."""
+    await asyncio.to_thread(downgrade, database_url, "0003")
+    async with engine.begin() as conn:  # Core, columns of revision 0003 only (no pbx_id yet)
+        users, lines = User.__table__, Line.__table__
+        user_id = await conn.scalar(
+            insert(users).values(username="ana", role="operator", password_hash="x").returning(users.c.id)
+        )
+        line_id = await conn.scalar(insert(lines).values(number="5551000", name="Support").returning(lines.c.id))
+        await conn.execute(
+            insert(WeeklyHours.__table__).values(line_id=line_id, weekday=0, start_time=time(9), end_time=time(17))
+        )
+        await conn.execute(insert(OperatorLine.__table__).values(user_id=user_id, line_id=line_id, priority=0))
+        await conn.execute(insert(Call.__table__).values(pbx_id="pbx1", linkedid="9.9", line_id=line_id,
+                                                         number="5551000", arrived_at=datetime.now(UTC)))  # fmt: skip
+    await asyncio.to_thread(upgrade, database_url)
+    assert await current_revision(engine) == head_revision()
+    async with sessions() as session:
+        assert [(line.id, line.pbx_id) for line in await session.scalars(select(Line))] == [(line_id, None)]
+        assert await session.scalar(select(func.count()).select_from(WeeklyHours)) == 1
+        assert await session.scalar(select(func.count()).select_from(OperatorLine)) == 1
+        assert await session.scalar(select(Call.line_id)) == line_id
+
+    async with sessions() as session:
+        session.add(Line(number="5551000", name="Cluj", pbx_id="cluj"))  # the same number on another PBX
+        await session.commit()
+    for pbx_id in (None, "cluj"):  # twice on the first PBX, twice on cluj
+        async with sessions() as session:
+            session.add(Line(number="5551000", name="Twice", pbx_id=pbx_id))
+            with pytest.raises(IntegrityError):
+                await session.commit()
+
+    with pytest.raises(RuntimeError, match="5551000"):  # a downgrade would have to merge the two lines
+        await asyncio.to_thread(downgrade, database_url, "0003")
+    assert await current_revision(engine) == head_revision()
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Line)) == 2
+        assert await session.scalar(select(func.count()).select_from(WeeklyHours)) == 1

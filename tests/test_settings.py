@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -55,3 +57,23 @@ def test_secret_never_printed() -> None:
 def test_invalid_values_are_refused_with_a_clear_message(field: str, value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         _settings(**{field: value})
+
+
+def test_each_pbx_has_its_own_dialplan_directory(tmp_path: Path) -> None:
+    base = tmp_path
+    settings = _settings(
+        dialplan_dir=base / "dialplan",
+        ami={"id": "bucharest"},
+        extra_pbxs=[
+            {"id": "cluj", "host": "10.0.0.2"},
+            {"id": "iasi", "host": "10.0.0.3", "dialplan_dir": str(base / "nfs" / "iasi")},
+        ],
+    )
+    assert settings.pbx_ids == ["bucharest", "cluj", "iasi"]
+    assert settings.dialplan_dir_of("bucharest") == base / "dialplan"  # where a one-PBX hotline always wrote
+    assert settings.dialplan_dir_of("cluj") == base / "dialplan" / "cluj"
+    assert settings.dialplan_dir_of("iasi") == base / "nfs" / "iasi"
+    with pytest.raises(KeyError):
+        settings.dialplan_dir_of("pbx1")
+    with pytest.raises(ValidationError, match="its own dialplan directory"):
+        _settings(dialplan_dir=base, extra_pbxs=[{"id": "cluj", "host": "10.0.0.2", "dialplan_dir": str(base)}])

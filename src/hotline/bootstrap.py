@@ -57,7 +57,7 @@ class Runtime:
 
     def pbx_ids(self) -> list[str]:
         """Every PBX configured, whether this process listens to it or another one does."""
-        return [self.settings.ami.id, *(pbx.id for pbx in self.settings.extra_pbxs)]
+        return self.settings.pbx_ids
 
     def on_stop(self, stopper: Stopper) -> None:
         self._stoppers.append(stopper)

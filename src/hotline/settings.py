@@ -18,13 +18,18 @@ _PBX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
 class PbxSettings(BaseModel):
-    """One Asterisk Manager Interface endpoint; several may feed one database later."""
+    """One Asterisk Manager Interface endpoint; several may feed one database (``Settings.extra_pbxs``)."""
 
     id: str = "pbx1"
     host: str | None = None
     port: int = Field(default=5038, ge=1, le=65535)
     username: str = "hotline"
     secret: SecretStr = SecretStr("")
+    dialplan_dir: Path | None = Field(
+        default=None,
+        description="where this PBX's rendered dialplan files go (its Asterisk must read them); default: "
+        "HOTLINE_DIALPLAN_DIR for the first PBX, HOTLINE_DIALPLAN_DIR/<id> for the others",
+    )
 
     @field_validator("id")
     @classmethod
@@ -135,16 +140,41 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_pbx_ids(self) -> Settings:
-        ids = [self.ami.id, *(p.id for p in self.extra_pbxs)]
+        ids = self.pbx_ids
         if len(set(ids)) != len(ids):
             raise ValueError(f"PBX ids must be unique, got {ids}")
         if any(p.simulated for p in self.extra_pbxs):
             raise ValueError("every entry of extra_pbxs needs a host")
         return self
 
+    @model_validator(mode="after")
+    def _separate_dialplan_dirs(self) -> Settings:
+        dirs = [self.dialplan_dir_of(pbx_id).resolve() for pbx_id in self.pbx_ids]
+        if len(set(dirs)) != len(dirs):
+            raise ValueError(
+                "each PBX needs its own dialplan directory (each gets the files of its own lines), got "
+                + ", ".join(f"{pbx_id}: {d}" for pbx_id, d in zip(self.pbx_ids, dirs, strict=True))
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def pbx_ids(self) -> list[str]:
+        """Every configured PBX's id, the first (``ami``) first."""
+        return [self.ami.id, *(p.id for p in self.extra_pbxs)]
+
+    def dialplan_dir_of(self, pbx_id: str) -> Path:
+        """The directory of one PBX's rendered files: its own ``dialplan_dir`` if set, else ``dialplan_dir`` for
+        the first PBX (where a one-PBX hotline always wrote them) and ``dialplan_dir/<id>`` for the others."""
+        for pbx in (self.ami, *self.extra_pbxs):
+            if pbx.id == pbx_id:
+                if pbx.dialplan_dir is not None:
+                    return pbx.dialplan_dir
+                return self.dialplan_dir if pbx is self.ami else self.dialplan_dir / pbx.id
+        raise KeyError(pbx_id)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -122,17 +123,48 @@ class ApiToken(Base):
 
 
 class Line(TimestampMixin, Base):
-    """A dedicated number; its id names its Asterisk queue (``hotline-<id>``) and AstDB open flag."""
+    """A dedicated number on one PBX; its id names its Asterisk queue (``hotline-<id>``) and AstDB open flag.
+
+    ``pbx_id`` says which PBX the number rings on: that PBX's listener tags the calls to ``number``, its routing
+    keeps the line's queue and open flag, and the line is rendered into its dialplan files. **NULL means the first
+    PBX** (the one configured as ``HOTLINE_AMI__*``), whatever its id, and is how the first PBX's lines are stored:
+
+    * lines that existed before PBXs had lines (migration 0004) stay on the one PBX that served them, whether its
+      id is the default ``pbx1`` or anything else — a migration cannot know the id, the configuration can;
+    * a one-PBX hotline never has to name its PBX, and renaming it (``HOTLINE_AMI__ID``), or pointing it at a new
+      Asterisk, needs no change to the lines;
+    * so the first PBX has a single spelling, the admin API stores its id as NULL (``services/pbx_ids.py``), and
+      readers also accept the id written out (a row typed in by hand).
+
+    The price: a line on the first PBX follows the *position* — making another PBX the first moves those lines
+    with it. Before such a swap, write the old first PBX's id out
+    (``UPDATE lines SET pbx_id = '<its id>' WHERE pbx_id IS NULL``, the same for ``dialplan_versions``); the API
+    cannot, as it stores the first PBX's id as NULL. An id that is no longer configured leaves its lines with no
+    listener and no routing; the process logs them at start-up.
+
+    The same number may exist on two PBXs (a national short number answered in two regions, the same ``${EXTEN}``
+    after two trunks' rewriting) as two lines: unique per (``pbx_id``, ``number``), and among first-PBX lines
+    (``pbx_id`` NULL) by the partial unique index, since NULLs never collide in a unique constraint.
+    """
 
     __tablename__ = "lines"
     __table_args__ = (
         CheckConstraint(_in("closed_action", CLOSED_ACTIONS), name="closed_action"),
         CheckConstraint(_in("strategy", QUEUE_STRATEGIES), name="strategy"),
         CheckConstraint("max_channels IS NULL OR max_channels > 0", name="max_channels_positive"),
+        UniqueConstraint("pbx_id", "number"),
+        Index(
+            "uq_lines_number_first_pbx",
+            "number",
+            unique=True,
+            sqlite_where=text("pbx_id IS NULL"),
+            postgresql_where=text("pbx_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
+    pbx_id: Mapped[str | None] = mapped_column(String(40), doc="the PBX the number rings on; NULL: the first PBX")
+    number: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(120))
     source: Mapped[str | None] = mapped_column(String(120), doc="where the number is advertised")
     max_channels: Mapped[int | None] = mapped_column(Integer)
@@ -438,12 +470,16 @@ class Script(TimestampMixin, Base):
 
 
 class DialplanVersion(Base):
-    """Every rendered dialplan that was applied (or failed to), kept for preview, audit and rollback."""
+    """Every rendered dialplan that was applied (or failed to), kept for preview, audit and rollback; one history
+    per PBX (each PBX has its own files with its own lines)."""
 
     __tablename__ = "dialplan_versions"
     __table_args__ = (CheckConstraint(_in("status", DIALPLAN_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str | None] = mapped_column(
+        String(40), doc="the PBX whose files these are; NULL: the first PBX, as for lines (``Line.pbx_id``)"
+    )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     extensions_text: Mapped[str] = mapped_column(Text)

@@ -92,13 +92,18 @@ class ListenerStats:
 
 
 class CallListener:
-    """Follows every call of one PBX and keeps its record in SQL."""
+    """Follows every call of one PBX and keeps its record in SQL; a call belongs to a line of *this* PBX or none.
+
+    ``first_pbx`` (default: a listener on its own is a one-PBX hotline's) says whether this is the first configured
+    PBX, which also owns the lines stored without a PBX (``Line.pbx_id`` NULL).
+    """
 
     def __init__(
         self,
         pbx: PbxSettings,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        first_pbx: bool = True,
         batch_max: int = 2_000,
         high_water: int = 20_000,
         low_water: int = 5_000,
@@ -106,6 +111,8 @@ class CallListener:
         connection_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.pbx = pbx
+        #: This PBX is the first configured (``HOTLINE_AMI__*``): the lines stored without a PBX are its own too.
+        self.first_pbx = first_pbx
         self.sessions = sessions
         self.batch_max = batch_max
         self.retry_cap_s = retry_cap_s
@@ -140,9 +147,9 @@ class CallListener:
                 await self._task
 
     async def reload_lines(self) -> None:
-        """Read the dedicated numbers again (after an admin edit)."""
+        """Read this PBX's dedicated numbers again (after an admin edit)."""
         async with self.sessions() as session:
-            self.tracker.set_lines(await calls_repo.line_numbers(session))
+            self.tracker.set_lines(await calls_repo.line_numbers(session, self.pbx.id, first=self.first_pbx))
 
     async def drain(self, timeout: float) -> None:
         """Wait until every frame received so far is committed (tests, shutdown)."""

@@ -15,6 +15,11 @@ The order is the point (DESIGN, "Commit at the edge, then publish"):
 
 This spans two transactions and a reload the response must report on, so it does not use the request's session
 and after-commit queue (which run after the endpoint has built its answer). One apply at a time per directory.
+
+Each PBX has its own dialplan: the files of its own lines (``Line.pbx_id``) in its own directory
+(``Settings.dialplan_dir_of``), its own history of versions, and its own reload over its own AMI connection. One
+shared set would make every PBX answer every number, with queues its routing never staffs; and a version applied
+to one PBX says nothing about what another one runs. Only the process that listens to a PBX can apply there.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from hotline.dialplan import (
 )
 from hotline.errors import Conflict, InvalidInput, NotFound, Unavailable
 from hotline.services import dialplan_files as files
+from hotline.services.pbx_ids import PbxIds
+from hotline.settings import Settings
 
 if TYPE_CHECKING:
     from hotline.bootstrap import Runtime
@@ -129,6 +136,32 @@ class ApplyResult:
     message: str
 
 
+# --- which PBX ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialplanTarget:
+    """One PBX's dialplan: whose lines and versions (``first``: also those stored without a PBX), which files."""
+
+    pbx_id: str
+    first: bool
+    directory: Path
+    stored_id: str | None
+    """What its versions store as ``pbx_id`` (None for the first PBX, as lines do)."""
+
+
+def target(settings: Settings, pbx_id: str | None = None, *, field: str = "pbx") -> DialplanTarget:
+    """The dialplan of ``pbx_id`` (default: the first PBX); an id that is not configured is ``UnknownPbx`` (422)."""
+    ids = PbxIds.of(settings)
+    chosen = ids.check(pbx_id, field) if pbx_id is not None else ids.first
+    return DialplanTarget(
+        pbx_id=chosen,
+        first=ids.is_first(chosen),
+        directory=settings.dialplan_dir_of(chosen),
+        stored_id=ids.stored(chosen),
+    )
+
+
 # --- rendering from the database ----------------------------------------------------------------------------------
 
 
@@ -149,13 +182,13 @@ def line_config(row: Line) -> LineConfig:
     )
 
 
-async def lines_from_db(session: AsyncSession) -> list[LineConfig]:
-    """The active lines, validated; raises :class:`DialplanInvalid` listing every line that cannot be rendered.
+async def lines_from_db(session: AsyncSession, where: DialplanTarget) -> list[LineConfig]:
+    """The PBX's active lines, validated; raises :class:`DialplanInvalid` listing every line that cannot be rendered.
 
     A bad row (written by a migration, a script, or SQL typed by hand, bypassing the admin API) is never skipped:
     skipping it would silently take that number off the PBX.
     """
-    configs = [line_config(row) for row in await repo.active_lines(session)]
+    configs = [line_config(row) for row in await repo.active_lines(session, where.pbx_id, first=where.first)]
     problems: list[LineProblem] = []
     for config in configs:
         try:
@@ -201,11 +234,11 @@ def _text_of(version: DialplanVersion) -> RenderedDialplan:
     return RenderedDialplan(extensions=version.extensions_text, queues=version.queues_text)
 
 
-async def preview(session: AsyncSession) -> Preview:
-    """Render from the database and compare with the applied version; writes nothing."""
-    rendered = render(await lines_from_db(session))
+async def preview(session: AsyncSession, where: DialplanTarget) -> Preview:
+    """Render the PBX's lines from the database and compare with its applied version; writes nothing."""
+    rendered = render(await lines_from_db(session, where))
     digest = checksum(rendered)
-    applied = await repo.applied_version(session)
+    applied = await repo.applied_version(session, where.pbx_id, first=where.first)
     if applied is None:
         diff = unified_diff(None, rendered, "nothing applied yet")
     else:
@@ -259,8 +292,7 @@ async def reload_pbx(connection: AmiConnection) -> str | None:
     return None
 
 
-def _connection(runtime: Runtime) -> AmiConnection:
-    pbx_id = runtime.settings.ami.id
+def _connection(runtime: Runtime, pbx_id: str) -> AmiConnection:
     listener = runtime.listeners.get(pbx_id)
     if listener is None or not listener.connection.connected:
         raise PbxNotConnected(
@@ -286,48 +318,63 @@ def _apply_lock(directory: Path) -> asyncio.Lock:
     return lock
 
 
-async def apply(runtime: Runtime, author_id: int | None) -> ApplyResult:
-    """Render the committed lines and put them in force (see the module docstring for the steps).
+async def apply(runtime: Runtime, author_id: int | None, pbx_id: str | None = None) -> ApplyResult:
+    """Render the committed lines of the PBX (default: the first) and put them in force there (see the module
+    docstring for the steps).
 
-    Raises :class:`DialplanInvalid` (422) for a line that cannot be rendered and :class:`PbxNotConnected` (503)
-    without a PBX; both before anything is stored or written.
+    Raises ``UnknownPbx`` (422) for a PBX that is not configured, :class:`DialplanInvalid` (422) for a line that
+    cannot be rendered and :class:`PbxNotConnected` (503) when this process is not connected to the PBX; all before
+    anything is stored or written.
     """
-    directory = runtime.settings.dialplan_dir
-    async with _apply_lock(directory):
+    where = target(runtime.settings, pbx_id)
+    async with _apply_lock(where.directory):
         async with runtime.sessions() as session:
-            rendered = render(await lines_from_db(session))
-        connection = _connection(runtime)
-        return await _install(runtime, connection, rendered, author_id=author_id, action="apply", rollback_of=None)
+            rendered = render(await lines_from_db(session, where))
+        connection = _connection(runtime, where.pbx_id)
+        return await _install(
+            runtime, where, connection, rendered, author_id=author_id, action="apply", rollback_of=None
+        )
 
 
 async def rollback(runtime: Runtime, version_id: int, author_id: int | None) -> ApplyResult:
-    """Put an earlier version's stored text back in force, byte for byte, as a new version."""
-    directory = runtime.settings.dialplan_dir
-    async with _apply_lock(directory):
-        async with runtime.sessions() as session:
-            target = await repo.get_version(session, version_id)
-        if target is None:
+    """Put an earlier version's stored text back in force on its own PBX, byte for byte, as a new version."""
+    async with runtime.sessions() as session:
+        old = await repo.get_version(session, version_id)
+    if old is None:
+        raise NotFound(f"Dialplan version {version_id} does not exist.", details={"version": version_id})
+    pbx_id = PbxIds.of(runtime.settings).shown(old.pbx_id)
+    if pbx_id not in runtime.settings.pbx_ids:
+        raise Conflict(
+            f"Dialplan version {version_id} belongs to PBX {pbx_id}, which is no longer configured.",
+            details={"version": version_id, "pbx_id": pbx_id},
+        )
+    where = target(runtime.settings, pbx_id)
+    async with _apply_lock(where.directory):
+        async with runtime.sessions() as session:  # read again: an apply may have finished it meanwhile
+            old = await repo.get_version(session, version_id)
+        if old is None:  # deleted under us: nothing in hotline deletes versions
             raise NotFound(f"Dialplan version {version_id} does not exist.", details={"version": version_id})
-        if target.applied_at is None:
+        if old.applied_at is None:
             raise Conflict(
-                f"Dialplan version {version_id} was never in force (it is {target.status}); "
+                f"Dialplan version {version_id} was never in force (it is {old.status}); "
                 "roll back to a version Asterisk accepted.",
-                details={"version": version_id, "status": target.status},
+                details={"version": version_id, "status": old.status},
             )
-        rendered = _text_of(target)
-        if checksum(rendered) != target.checksum:
+        rendered = _text_of(old)
+        if checksum(rendered) != old.checksum:
             raise Conflict(
                 f"The stored text of dialplan version {version_id} does not match its checksum; it is not re-applied.",
                 details={"version": version_id},
             )
-        connection = _connection(runtime)
+        connection = _connection(runtime, where.pbx_id)
         return await _install(
-            runtime, connection, rendered, author_id=author_id, action="rollback", rollback_of=version_id
+            runtime, where, connection, rendered, author_id=author_id, action="rollback", rollback_of=version_id
         )
 
 
 async def _install(
     runtime: Runtime,
+    where: DialplanTarget,
     connection: AmiConnection,
     rendered: RenderedDialplan,
     *,
@@ -335,14 +382,14 @@ async def _install(
     action: str,
     rollback_of: int | None,
 ) -> ApplyResult:
-    directory = runtime.settings.dialplan_dir
+    directory = where.directory
     digest = checksum(rendered)
     wanted = files.as_bytes(rendered)
     previous_files = await asyncio.to_thread(files.read_snapshot, directory)
 
     async with runtime.sessions() as session:
-        await repo.fail_stale_pending(session, STALE_PENDING)
-        current = await repo.applied_version(session)
+        await repo.fail_stale_pending(session, STALE_PENDING, where.pbx_id, first=where.first)
+        current = await repo.applied_version(session, where.pbx_id, first=where.first)
         if current is not None and current.checksum == digest and previous_files == wanted:
             await session.commit()
             return ApplyResult(
@@ -354,6 +401,7 @@ async def _install(
         version = await repo.add_version(
             session,
             DialplanVersion(
+                pbx_id=where.stored_id,
                 author_id=author_id,
                 extensions_text=rendered.extensions,
                 queues_text=rendered.queues,
@@ -362,7 +410,7 @@ async def _install(
                 result="",
             ),
         )
-        after: dict[str, Any] = {"version": version.id, "checksum": digest}
+        after: dict[str, Any] = {"version": version.id, "checksum": digest, "pbx_id": where.pbx_id}
         if rollback_of is not None:
             after["rollback_of"] = rollback_of
         await repo.add_audit(
@@ -383,13 +431,14 @@ async def _install(
     except OSError as exc:
         restored = await _restore(directory, previous_files)
         reason = f"could not write the files into {directory}: {exc.strerror or exc}. {restored}; {in_force}."
-        return await _finish(runtime, version_id, ok=False, result=reason)
+        return await _finish(runtime, where, version_id, ok=False, result=reason)
 
     problem = await reload_pbx(connection)
     if problem is None:
         label = f"rolled back to the text of version {rollback_of}" if rollback_of is not None else "applied"
         return await _finish(
             runtime,
+            where,
             version_id,
             ok=True,
             result=f"Version {version_id} {label}: files written, {' and '.join(RELOAD_COMMANDS)} confirmed.",
@@ -400,8 +449,8 @@ async def _install(
         again = await reload_pbx(connection)
         restored += " and reloaded" if again is None else f", but reloading them failed too: {again}"
     reason = f"{problem}. {restored[0].upper()}{restored[1:]}; {in_force}."
-    log.warning("dialplan version %s failed: %s", version_id, reason)
-    return await _finish(runtime, version_id, ok=False, result=reason)
+    log.warning("dialplan version %s (PBX %s) failed: %s", version_id, where.pbx_id, reason)
+    return await _finish(runtime, where, version_id, ok=False, result=reason)
 
 
 async def _restore(directory: Path, previous_files: files.Snapshot) -> str:
@@ -413,10 +462,10 @@ async def _restore(directory: Path, previous_files: files.Snapshot) -> str:
     return "the previous files were restored byte for byte"
 
 
-async def _finish(runtime: Runtime, version_id: int, *, ok: bool, result: str) -> ApplyResult:
+async def _finish(runtime: Runtime, where: DialplanTarget, version_id: int, *, ok: bool, result: str) -> ApplyResult:
     async with runtime.sessions() as session:
         if ok:
-            await repo.supersede_applied(session, except_id=version_id)
+            await repo.supersede_applied(session, except_id=version_id, pbx_id=where.pbx_id, first=where.first)
             await repo.mark(session, version_id, status="applied", result=result, applied_at=datetime.now(UTC))
         else:
             await repo.mark(session, version_id, status="failed", result=result, applied_at=None)

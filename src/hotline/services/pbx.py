@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.db.models import Line
+from hotline.db.repositories import pbx as pbx_repo
 from hotline.services.call_listener import CallListener
 from hotline.services.leader import ListenerLease
 from hotline.settings import PbxSettings
@@ -71,7 +72,7 @@ async def start_listener(runtime: Runtime, pbx: PbxSettings, *, simulated: bool 
     """Start following one PBX (with a lease on PostgreSQL so only one process does)."""
 
     async def acquire() -> None:
-        listener = CallListener(pbx, runtime.sessions)
+        listener = CallListener(pbx, runtime.sessions, first_pbx=pbx.id == runtime.settings.ami.id)
         listener.connection.status.extra["simulated"] = simulated
         await listener.start()
         runtime.listeners[pbx.id] = listener
@@ -114,3 +115,26 @@ async def start_pbx(runtime: Runtime) -> None:
         await start_listener(runtime, pbx)
     for extra in runtime.settings.extra_pbxs:
         await start_listener(runtime, extra)
+    await warn_about_unknown_pbxs(runtime)
+
+
+async def warn_about_unknown_pbxs(runtime: Runtime) -> list[tuple[int, str, str]]:
+    """Log the active lines whose PBX is not configured (an id removed from ``HOTLINE_EXTRA_PBXS``, or renamed):
+    no listener tags their calls, no routing staffs them, no dialplan has them, until they are moved
+    (``PATCH /api/admin/lines/{id}`` with ``pbx_id``) or the PBX is configured again."""
+    try:
+        async with runtime.sessions() as session:
+            found = await pbx_repo.lines_on_unknown_pbxs(session, runtime.settings.pbx_ids)
+    except Exception as exc:  # a start-up courtesy: never the reason a process does not start
+        log.warning("could not look for lines on unconfigured PBXs (%s)", exc)
+        return []
+    for line_id, number, pbx_id in found:
+        log.warning(
+            "line %d (%s) is on PBX %r, which is not configured (known: %s): its calls are not tagged and its "
+            "queue is not staffed",
+            line_id,
+            number,
+            pbx_id,
+            ", ".join(runtime.settings.pbx_ids),
+        )
+    return found

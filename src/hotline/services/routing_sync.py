@@ -1,10 +1,10 @@
 """Keeps one PBX's queues and open flags where hours, shifts, breaks and presence say they should be.
 
-One :class:`RoutingSync` per PBX. Each pass: load the inputs from SQL, compute ``desired_state`` (pure domain),
-read what Asterisk has (``QueueStatus``, ``DBGet hotline/open/<line id>``), ``diff``, and send only the
-difference. Nothing is remembered between passes but the log of what was sent: every pass starts from what the
-PBX says, so a pass after a reconnect or a crash converges like any other, and nothing flaps (the same inputs
-give no actions).
+One :class:`RoutingSync` per PBX, for that PBX's lines only. Each pass: load the inputs from SQL, compute
+``desired_state`` (pure domain), read what Asterisk has (``QueueStatus``, ``DBGet hotline/open/<line id>``),
+``diff``, and send only the difference. Nothing is remembered between passes but the log of what was sent: every
+pass starts from what the PBX says, so a pass after a reconnect or a crash converges like any other, and nothing
+flaps (the same inputs give no actions).
 
 When a pass runs:
 
@@ -250,7 +250,10 @@ def _utcnow() -> datetime:
 
 
 class RoutingSync:
-    """Recompute, diff, apply — for one PBX. See the module docstring for when it runs."""
+    """Recompute, diff, apply — for one PBX and only its lines (``Line.pbx_id``): the queues and open flags of
+    another PBX's lines do not exist here, and asking for them would only earn refusals retried for ever. See the
+    module docstring for when it runs. ``first_pbx`` (default: a sync on its own is a one-PBX hotline's): this is
+    the first configured PBX, which also owns the lines stored without a PBX."""
 
     def __init__(
         self,
@@ -258,6 +261,7 @@ class RoutingSync:
         sessions: async_sessionmaker[AsyncSession],
         ami: AmiPort,
         *,
+        first_pbx: bool = True,
         on_call: Callable[[], Collection[str]] = frozenset,
         reconnects: Callable[[], int] | None = None,
         clock: Clock = _utcnow,
@@ -269,6 +273,8 @@ class RoutingSync:
         reconnect_poll_s: float = 0.5,
     ) -> None:
         self.pbx_id = pbx_id
+        #: This PBX is the first configured: the lines stored without a PBX are its own too (``Line.pbx_id``).
+        self.first_pbx = first_pbx
         self.sessions = sessions
         self.ami = ami
         self.on_call = on_call
@@ -352,7 +358,9 @@ class RoutingSync:
     async def _pass(self, at: datetime, result: SyncResult) -> None:
         lookahead = at + timedelta(seconds=self.max_sleep_s) + timedelta(minutes=1)
         async with self.sessions() as session:
-            inputs = await routing_repo.routing_inputs(session, at, lookahead)
+            inputs = await routing_repo.routing_inputs(
+                session, at, lookahead, pbx_id=self.pbx_id, first_pbx=self.first_pbx
+            )
         result.problems = inputs.problems
         for problem in inputs.problems:
             log.warning("routing %s: %s", self.pbx_id, problem)
@@ -516,6 +524,7 @@ def sync_for_listener(
         listener.pbx.id,
         sessions,
         ConnectionPort(connection, timeout=connection.action_timeout),
+        first_pbx=listener.first_pbx,
         on_call=on_call,
         reconnects=lambda: connection.status.reconnects,
         **options,

@@ -34,6 +34,7 @@ from hotline.domain.routing import queue_name
 from hotline.domain.shifts import Presence, PresenceState, transition
 from hotline.errors import Forbidden, InvalidInput, NotFound
 from hotline.services.console import console_service
+from hotline.services.pbx_ids import PbxIds
 from hotline.services.routing_sync import poke_all
 
 router = APIRouter(tags=["routing"])
@@ -67,12 +68,15 @@ async def _operator(session: AsyncSession, principal: Principal, user_id: IdPath
     return user
 
 
-def _queue_members(runtime: Runtime, queue: str) -> tuple[list[QueueMemberOut], datetime | None]:
-    """From each PBX's routing service's last QueueStatus, else from its listener's resync snapshot."""
+def _queue_members(runtime: Runtime, queue: str, line_pbx: str) -> tuple[list[QueueMemberOut], datetime | None]:
+    """From the line's PBX's routing service's last QueueStatus, else from its listener's resync snapshot (another
+    PBX may have a queue of that name, which is not this line's)."""
     members: list[QueueMemberOut] = []
     read_at: datetime | None = None
     syncs = getattr(runtime, "routing", None) or {}
     for pbx_id, listener in sorted(runtime.listeners.items()):
+        if pbx_id != line_pbx:
+            continue
         sync = syncs.get(pbx_id)
         if sync is not None and sync.queue_status_at is not None:
             read_at = max(read_at or sync.queue_status_at, sync.queue_status_at)
@@ -120,9 +124,11 @@ async def line_status(line_id: IdPath, principal: AnyUser, session: SessionDep, 
         raise InvalidInput(f"line {line_id} has invalid hours: {schedule}", details={"line": line_id})
     status = evaluate(schedule, _now())
     queue = queue_name(line_id)
-    members, read_at = _queue_members(runtime, queue)
+    pbx_id = PbxIds.of(runtime.settings).shown(line.pbx_id)
+    members, read_at = _queue_members(runtime, queue, pbx_id)
     return LineStatusOut(
         line_id=line_id,
+        pbx_id=pbx_id,
         name=line.name,
         active=line.active,
         queue=queue,

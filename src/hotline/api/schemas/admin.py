@@ -14,9 +14,11 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
 )
 
 from hotline.api.params import DbId
+from hotline.api.schemas.pbx import first_pbx_when_null
 from hotline.db.models import CLOSED_ACTIONS, QUEUE_STRATEGIES, ROLES
 from hotline.services.admin_validation import check_number, check_template, check_timezone
 
@@ -49,7 +51,18 @@ class _Out(BaseModel):
 # --- lines --------------------------------------------------------------------------------------------------
 
 
+PbxId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        description="the PBX the number rings on: HOTLINE_AMI__ID (the first PBX) or an id in HOTLINE_EXTRA_PBXS",
+    ),
+]
+
+
 class LineCreate(_In):
+    pbx_id: PbxId | None = Field(None, description="the PBX the number rings on; default: the first PBX")
     number: Number
     name: Name
     source: str | None = Field(None, max_length=120, description="where the number is advertised")
@@ -67,6 +80,7 @@ class LineCreate(_In):
 
 
 class LineUpdate(_In):
+    pbx_id: PbxId | None = Field(None, description="move the line to this PBX; null: to the first PBX")
     number: Number | None = None
     name: Name | None = None
     source: str | None = Field(None, max_length=120)
@@ -84,7 +98,10 @@ class LineUpdate(_In):
 
 
 class LineOut(_Out):
+    """Validate with ``context=pbx_context(settings)``: the first PBX's lines store no PBX id."""
+
     id: int
+    pbx_id: str = Field(description="the PBX the number rings on")
     number: str
     name: str
     source: str | None
@@ -99,6 +116,8 @@ class LineOut(_Out):
     strategy: str
     recording: bool
     active: bool
+
+    _first_pbx = field_validator("pbx_id", mode="before")(first_pbx_when_null)
 
 
 class AssignmentIn(_In):

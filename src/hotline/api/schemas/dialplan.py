@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 from hotline.api.params import DbId
+from hotline.api.schemas.pbx import first_pbx_when_null
 
 
 class DialplanVersionOut(BaseModel):
     """One stored version, without its text (see :class:`DialplanVersionDetailOut`)."""
 
     id: int
+    pbx_id: str = Field(description="the PBX whose files these are (each PBX has its own lines and versions)")
     created_at: datetime
     author_id: DbId | None
     checksum: str
@@ -23,6 +25,8 @@ class DialplanVersionOut(BaseModel):
 
     model_config = {"from_attributes": True}
 
+    _first_pbx = field_validator("pbx_id", mode="before")(first_pbx_when_null)
+
 
 class DialplanVersionDetailOut(DialplanVersionOut):
     extensions_text: str
@@ -30,6 +34,7 @@ class DialplanVersionDetailOut(DialplanVersionOut):
 
 
 class DialplanPreviewOut(BaseModel):
+    pbx_id: str
     extensions_text: str
     queues_text: str
     checksum: str

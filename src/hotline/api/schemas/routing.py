@@ -26,6 +26,7 @@ class QueueMemberOut(BaseModel):
 
 class LineStatusOut(BaseModel):
     line_id: DbId
+    pbx_id: str = Field(description="the PBX the line's number rings on; members are read from it")
     name: str
     active: bool = Field(description="false: routing leaves this line's queue and open flag alone")
     queue: str

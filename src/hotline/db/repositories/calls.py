@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hotline.db.models import Call, CallEvent, Line
+from hotline.db.repositories.pbx import on_pbx
 from hotline.domain.calls import CallRecord, Outcome, TimelineEntry
 
 _RECORD_COLUMNS = (
@@ -102,9 +103,19 @@ async def add_timeline(session: AsyncSession, entries: Sequence[tuple[int, Timel
     )  # fmt: skip
 
 
-async def line_numbers(session: AsyncSession) -> dict[str, int]:
-    """Active dedicated numbers -> line id: what the tracker needs to recognise calls on a line."""
-    rows = await session.execute(select(Line.number, Line.id).where(Line.active.is_(True)))
+async def line_numbers(session: AsyncSession, pbx_id: str, *, first: bool) -> dict[str, int]:
+    """Active dedicated numbers of one PBX's lines -> line id: what its tracker needs to recognise calls on a line.
+
+    ``first``: this PBX is the first configured, so the lines stored without a PBX are its own too. Only this PBX's
+    lines: the same number may be another line on another PBX, and a call to a number this PBX has no line for is
+    recorded without a line. Should a number be stored both without a PBX and with the first PBX's id (possible only
+    by hand), the lower line id wins.
+    """
+    rows = await session.execute(
+        select(Line.number, Line.id)
+        .where(Line.active.is_(True), on_pbx(Line.pbx_id, pbx_id, first=first))
+        .order_by(Line.id.desc())
+    )
     return {number: line_id for number, line_id in rows.all()}
 
 

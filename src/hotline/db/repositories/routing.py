@@ -20,6 +20,7 @@ from hotline.db.models import HoursException as ExceptionRow
 from hotline.db.models import Line as LineRow
 from hotline.db.models import OperatorLine, PresenceLog, ShiftBreak, User, WeeklyHours
 from hotline.db.models import Shift as ShiftRow
+from hotline.db.repositories.pbx import on_pbx
 from hotline.domain.hours import (
     Campaign,
     HoursException,
@@ -95,14 +96,24 @@ async def get_line(session: AsyncSession, line_id: int) -> LineRow | None:
 
 
 async def schedules(
-    session: AsyncSession, line_ids: Sequence[int] | None = None, *, include_inactive: bool = False
+    session: AsyncSession,
+    line_ids: Sequence[int] | None = None,
+    *,
+    include_inactive: bool = False,
+    pbx_id: str | None = None,
+    first_pbx: bool = True,
 ) -> dict[int, Schedule | str]:
-    """Each active line's ``Schedule`` by id, or the reason it could not be built (a string)."""
+    """Each active line's ``Schedule`` by id, or the reason it could not be built (a string).
+
+    ``pbx_id``: only that PBX's lines (``first_pbx``: it is the first PBX, which owns the lines stored without one).
+    """
     stmt = select(LineRow).order_by(LineRow.id)
     if not include_inactive:
         stmt = stmt.where(LineRow.active.is_(True))
     if line_ids is not None:
         stmt = stmt.where(LineRow.id.in_(line_ids))
+    if pbx_id is not None:
+        stmt = stmt.where(on_pbx(LineRow.pbx_id, pbx_id, first=first_pbx))
     lines = list(await session.scalars(stmt))
     ids = [line.id for line in lines]
     if not ids:
@@ -264,11 +275,22 @@ async def presence_by_username(session: AsyncSession) -> dict[str, Presence]:
 # --- everything at once -------------------------------------------------------------------------------------
 
 
-async def routing_inputs(session: AsyncSession, at: datetime, lookahead_end: datetime) -> RoutingInputs:
+async def routing_inputs(
+    session: AsyncSession,
+    at: datetime,
+    lookahead_end: datetime,
+    *,
+    pbx_id: str | None = None,
+    first_pbx: bool = True,
+) -> RoutingInputs:
     """What routing needs at ``at``; shifts are those overlapping ``[at, lookahead_end)`` so the next boundary
-    within the look-ahead is known."""
+    within the look-ahead is known.
+
+    ``pbx_id``: the routing of that PBX, so only its lines (their queues and open flags are all it manages; an
+    operator's priorities on other PBXs' lines are then simply not asked for). None: every line.
+    """
     inputs = RoutingInputs()
-    for line_id, schedule in (await schedules(session)).items():
+    for line_id, schedule in (await schedules(session, pbx_id=pbx_id, first_pbx=first_pbx)).items():
         if isinstance(schedule, str):
             inputs.problems.append(f"line {line_id}: {schedule}; its queue and open flag are left alone")
         else:
