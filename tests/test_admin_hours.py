@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_support import assert_error, audit, sign_in_staff
-from hotline.domain.hours import evaluate
+from hotline.db.models import HoursException, Line, WeeklyHours
+from hotline.db.repositories.routing import build_schedule
+from hotline.domain.hours import ScheduleError, evaluate
 from hotline.errors import NotFound
 from hotline.services.schedules import schedule_for_line
 
@@ -218,3 +220,20 @@ async def test_schedule_for_an_unknown_line(sessions: async_sessionmaker[AsyncSe
     async with sessions() as session:
         with pytest.raises(NotFound, match="12345"):
             await schedule_for_line(session, 12345)
+
+
+def test_one_mapping_from_rows_strict_for_the_admin_api_and_lenient_for_routing() -> None:
+    """The admin API refuses contradictory rows; routing reads them as the flags say, so the line is still served."""
+    line = Line(id=1, number="5551000", name="L", timezone="UTC", always_open=True)
+    leftover = [WeeklyHours(id=1, line_id=1, weekday=0, start_time=time(9), end_time=time(17), campaign_id=None)]
+    with pytest.raises(ScheduleError, match="24/7"):
+        build_schedule(line, leftover, [], [], strict=True)
+    assert build_schedule(line, leftover, [], []).weekly == ()
+
+    line.always_open = False
+    closed = HoursException(id=7, line_id=1, start_date=date(2026, 12, 25), end_date=date(2026, 12, 25), closed=True,
+                            reason="", ranges=[{"start": "09:00", "end": "12:00"}])  # fmt: skip
+    with pytest.raises(ScheduleError, match="closed and has opening ranges"):
+        build_schedule(line, leftover, [], [closed], strict=True)
+    lenient = build_schedule(line, leftover, [], [closed])
+    assert lenient.exceptions[0].ranges == () and lenient.exceptions[0].reason == "closed"

@@ -56,8 +56,15 @@ def build_schedule(
     weekly: Iterable[WeeklyHours],
     campaigns: Iterable[CampaignRow],
     exceptions: Iterable[ExceptionRow],
+    *,
+    strict: bool = False,
 ) -> Schedule:
-    """A line's rows as a domain ``Schedule``; raises ``ScheduleError`` (an ``InvalidInput``) when they are bad."""
+    """A line's rows as a domain ``Schedule``; raises ``ScheduleError`` (an ``InvalidInput``) when they are bad.
+
+    ``weekly`` holds the line's own ranges and its campaigns' (told apart by ``campaign_id``). ``strict`` (the admin
+    API validating a change) hands every row to the domain, which refuses contradictions such as weekly ranges on a
+    24/7 line or ranges on a closed exception; routing (not strict) reads them as the flags say — a 24/7 line is
+    open whatever ranges are left, a closed exception is closed — so a line keeps being served."""
     weekly = list(weekly)
     own = tuple(WeeklyRange(w.weekday, w.start_time, w.end_time) for w in weekly if w.campaign_id is None)
     dated = []
@@ -66,10 +73,12 @@ def build_schedule(
         dated.append(Campaign(name=c.name, first_day=c.start_date, last_day=c.end_date, ranges=ranges))
     special = []
     for e in exceptions:
+        if strict and e.closed and e.ranges:
+            raise ScheduleError(f"exception {e.id} is closed and has opening ranges: choose one")
         try:
             ranges = (
                 ()
-                if e.closed
+                if e.closed and not strict
                 else tuple(TimeRange(parse_wall_time(r["start"]), parse_wall_time(r["end"])) for r in e.ranges or [])
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -84,7 +93,7 @@ def build_schedule(
         )
     return Schedule(
         tz=zone(line.timezone),
-        weekly=() if line.always_open else own,
+        weekly=() if line.always_open and not strict else own,
         campaigns=tuple(dated),
         exceptions=tuple(special),
         always_open=line.always_open,
