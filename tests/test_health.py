@@ -19,6 +19,7 @@ async def test_health_reports_database_and_schema(client: httpx.AsyncClient) -> 
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["database"]["schema_revision"] == head_revision()
+    assert body["database"]["lines_on_unconfigured_pbxs"] == []
 
 
 async def test_health_reports_broken_database_as_unhealthy(tmp_path: Path) -> None:

@@ -231,6 +231,9 @@ async def test_a_line_on_a_pbx_no_longer_configured_is_reported_and_left_alone(
     with caplog.at_level("WARNING", logger="hotline.services.pbx"):
         assert await warn_about_unknown_pbxs(two_pbxs.runtime) == [(5, "5554000", "lisbon")]
     assert "line 5 (5554000) is on PBX 'lisbon', which is not configured (known: bucharest, cluj)" in caplog.text
+    health = (await two_pbxs.http.get("/health")).json()
+    assert health["status"] == "ok"  # a configuration warning, not a failure
+    assert health["database"]["lines_on_unconfigured_pbxs"] == [{"line_id": 5, "number": "5554000", "pbx_id": "lisbon"}]
     await _routing_converged(two_pbxs)
     for pbx in ("bucharest", "cluj"):
         assert not [a for a in two_pbxs.sims[pbx].actions_received if "hotline-5" in a.values() or a.get("Key") == "5"]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from hotline import __version__
 from hotline.api.deps import RuntimeDep
 from hotline.db.migrate import current_revision, head_revision
+from hotline.db.repositories import pbx as pbx_repo
 
 router = APIRouter(tags=["health"])
 
@@ -24,6 +25,8 @@ async def _database_health(runtime: Any) -> dict[str, Any]:
             async with runtime.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             revision = await current_revision(runtime.engine)
+            async with runtime.sessions() as session:
+                unfollowed = await pbx_repo.lines_on_unknown_pbxs(session, runtime.pbx_ids())
     except Exception as exc:  # any driver error means "unhealthy", never a 500
         return {
             "ok": False,
@@ -36,6 +39,8 @@ async def _database_health(runtime: Any) -> dict[str, Any]:
         "schema_revision": revision,
         "schema_head": head,
         "backend": runtime.engine.dialect.name,
+        # A configuration warning, not a failure: these lines' calls are not tagged and their queues not staffed.
+        "lines_on_unconfigured_pbxs": [{"line_id": i, "number": n, "pbx_id": p} for i, n, p in unfollowed],
     }
 
 
