@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.api.deps import RuntimeDep, SessionDep
 from hotline.api.params import MAX_ID
 from hotline.db.models import Line
 from hotline.errors import InvalidInput, NotFound
@@ -69,3 +70,29 @@ async def resolve(
         end = service.as_start(parse_when(until, "to"), tz)
     service.check_period(start, end)
     return Period(start, end, tz, line_id)
+
+
+async def period_report(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    since: From = None,
+    until: To = None,
+    line: LineParam = None,
+    tz: TzParam = None,
+) -> service.Report:
+    """The report of the period the query asks for (``from``, ``to``, ``line``, ``tz``)."""
+    period = await resolve(session, runtime.settings, since=since, until=until, line_id=line, tz_name=tz)
+    return await service.build(session, start=period.start, end=period.end, tz=period.tz, line_id=period.line_id)
+
+
+async def first_week_report(
+    session: SessionDep, runtime: RuntimeDep, since: From = None, line: LineParam = None, tz: TzParam = None
+) -> service.Report:
+    """The first week's report: the week after the first call, or the seven days from ``from``."""
+    return await period_report(session, runtime, since, None, line, tz)
+
+
+# Declare these after the role dependency (``Staff``): FastAPI solves dependencies in order, so the caller is
+# checked before any report work is done.
+PeriodReport = Annotated[service.Report, Depends(period_report)]
+FirstWeekReport = Annotated[service.Report, Depends(first_week_report)]
