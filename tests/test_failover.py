@@ -86,13 +86,7 @@ async def test_sigkill_of_the_listening_process_hands_over_without_losing_calls(
     async with sessions() as session:
         session.add(Line(id=1, number="5551000", name="Support", always_open=True))
         for username, device in (("ana", "Local/101@phones/n"), ("mihai", "Local/102@phones/n")):
-            user = await create_user(session, username=username, password="operator password", role="operator",
-                                     device=device)  # fmt: skip
-            session.add_all([
-                OperatorLine(user_id=user.id, line_id=1, priority=0),
-                Shift(user_id=user.id, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2)),
-                PresenceLog(user_id=user.id, state="available", at=now - timedelta(minutes=5)),
-            ])  # fmt: skip
+            await add_operator_on_shift(session, username, device, now)
         await session.commit()
     sim = PbxSimulator(username="hotline", secret=SECRET, operators={"ana": "Local/101@phones/n",
                                                                      "mihai": "Local/102@phones/n"})  # fmt: skip
@@ -158,3 +152,14 @@ async def stop_processes(procs: list[Any]) -> None:
                 await asyncio.wait_for(proc.wait(), 15)
             except TimeoutError:
                 proc.kill()
+
+
+async def add_operator_on_shift(session: AsyncSession, username: str, device: str, now: datetime) -> None:
+    """An operator serving line 1, on shift from an hour ago for three hours, available for five minutes."""
+    user = await create_user(session, username=username, password="operator password", role="operator",
+                             device=device)  # fmt: skip
+    session.add_all([
+        OperatorLine(user_id=user.id, line_id=1, priority=0),
+        Shift(user_id=user.id, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+        PresenceLog(user_id=user.id, state="available", at=now - timedelta(minutes=5)),
+    ])  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,9 +14,8 @@ from sqlalchemy import select
 from hotline.ami.simulator import PbxSimulator
 from hotline.db.engine import make_engine, make_session_factory
 from hotline.db.migrate import upgrade
-from hotline.db.models import Call, Line, OperatorLine, PresenceLog, Shift
-from hotline.users import create_user
-from test_failover import SECRET, _leader, _serve, stop_processes
+from hotline.db.models import Call, Line
+from test_failover import SECRET, _leader, _serve, add_operator_on_shift, stop_processes
 
 
 async def test_sigkill_and_restart_of_a_single_process(tmp_path: Path) -> None:
@@ -27,13 +26,7 @@ async def test_sigkill_and_restart_of_a_single_process(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     async with sessions() as session:
         session.add(Line(id=1, number="5551000", name="Support", always_open=True))
-        user = await create_user(session, username="ana", password="operator password", role="operator",
-                                 device="Local/101@phones/n")  # fmt: skip
-        session.add_all([
-            OperatorLine(user_id=user.id, line_id=1, priority=0),
-            Shift(user_id=user.id, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2)),
-            PresenceLog(user_id=user.id, state="available", at=now - timedelta(minutes=5)),
-        ])  # fmt: skip
+        await add_operator_on_shift(session, "ana", "Local/101@phones/n", now)
         await session.commit()
     sim = PbxSimulator(username="hotline", secret=SECRET, operators={"ana": "Local/101@phones/n",
                                                                      "mihai": "Local/102@phones/n"})  # fmt: skip

@@ -388,7 +388,9 @@ class ContactUpdate(_In):
     topic_ids: list[DbId] | None = Field(None, max_length=200, description="replaces all topics")
 
 
-class ContactOut(BaseModel):
+class ContactFields(BaseModel):
+    """What every view of a directory contact shows."""
+
     id: int
     name: str
     title: str
@@ -397,6 +399,9 @@ class ContactOut(BaseModel):
     extension: str | None
     email: str | None
     notes: str
+
+
+class ContactOut(ContactFields):
     active: bool
     topic_ids: list[DbId]
 

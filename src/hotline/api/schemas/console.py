@@ -5,24 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.params import DbId
+from hotline.api.schemas import admin, routing
 from hotline.api.schemas.calls import CallOut
 
 MAX_ID = 2_147_483_647
 
 
-class BreakOut(BaseModel):
-    id: int
-    kind: str
-    starts_at: datetime
-    ends_at: datetime
-    actual_start: datetime | None
-    actual_end: datetime | None
+class BreakOut(routing.BreakOut):
+    """A planned break as the operator's day shows it: the routing view plus whether it was taken."""
+
     taken: bool
 
-    model_config = {"from_attributes": True}
+    model_config = ConfigDict(from_attributes=True)
 
 
 class ShiftOut(BaseModel):
@@ -104,15 +101,9 @@ class TopicOut(BaseModel):
     model_config = {"from_attributes": True}
 
 
-class ContactOut(BaseModel):
-    id: int
-    name: str
-    title: str
-    department: str
-    phone: str | None
-    extension: str | None
-    email: str | None
-    notes: str
+class ContactOut(admin.ContactFields):
+    """A directory entry as the console shows it: with the names of the topics the specialist covers."""
+
     topics: list[str]
 
 
